@@ -1,0 +1,1 @@
+"""Shared API machinery: kinds, selectors, quantities, patches and the client."""

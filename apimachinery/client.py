@@ -1,0 +1,120 @@
+"""Async REST client for the Coracle (and any Kubernetes) API server, on httpx.
+
+Every call raises `StatusError` carrying the server's `Status` when the
+answer is not 2xx, and `httpx.TransportError` when the server cannot be
+reached; callers (informers, controllers, the agent) retry with back-off.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+import httpx
+
+from apimachinery.kinds import ResourceInfo
+
+Obj = dict[str, Any]
+
+PATCH_CONTENT = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
+                 "json": "application/json-patch+json"}
+
+
+class StatusError(Exception):
+    def __init__(self, code: int, status: Obj):
+        self.code = code
+        self.status = status
+        self.reason = status.get("reason", "")
+        super().__init__(f"{code} {self.reason}: {status.get('message', '')}")
+
+
+class Client:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
+                 user_agent: str = "coracle"):
+        headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers,
+                                       timeout=httpx.Timeout(timeout, read=None),
+                                       limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def _check(resp: httpx.Response) -> Obj:
+        if resp.status_code >= 300:
+            try:
+                status = resp.json()
+            except ValueError:
+                status = {"message": resp.text, "reason": "Unknown"}
+            raise StatusError(resp.status_code, status if isinstance(status, dict) else {"message": str(status)})
+        return resp.json() if resp.content else {}
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> Obj:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if data is not None else None
+        resp = await self._http.request(method, path, params=params, content=data, headers=headers)
+        return self._check(resp)
+
+    # -- verbs -------------------------------------------------------------
+    async def get(self, res: ResourceInfo, namespace: str | None, name: str, subresource: str = "") -> Obj:
+        return await self.request("GET", res.path(namespace, name) + (f"/{subresource}" if subresource else ""))
+
+    async def list(self, res: ResourceInfo, namespace: str | None = None, *, label_selector: str = "",
+                   field_selector: str = "", limit: int = 0, continue_token: str = "") -> Obj:
+        params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector),
+                                    ("limit", limit), ("continue", continue_token)) if v}
+        return await self.request("GET", res.path(namespace), params=params)
+
+    async def create(self, res: ResourceInfo, namespace: str | None, obj: Obj) -> Obj:
+        return await self.request("POST", res.path(namespace), body=obj)
+
+    async def update(self, res: ResourceInfo, namespace: str | None, obj: Obj, subresource: str = "") -> Obj:
+        path = res.path(namespace, obj["metadata"]["name"]) + (f"/{subresource}" if subresource else "")
+        return await self.request("PUT", path, body=obj)
+
+    async def patch(self, res: ResourceInfo, namespace: str | None, name: str, patch: Any,
+                    patch_type: str = "merge", subresource: str = "") -> Obj:
+        path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return await self.request("PATCH", path, body=patch, content_type=PATCH_CONTENT[patch_type])
+
+    async def delete(self, res: ResourceInfo, namespace: str | None, name: str, *,
+                     grace_period: int | None = None, uid: str | None = None) -> Obj:
+        options: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        return await self.request("DELETE", res.path(namespace, name), body=options)
+
+    async def post_subresource(self, res: ResourceInfo, namespace: str | None, name: str, subresource: str,
+                               body: Obj) -> Obj:
+        return await self.request("POST", f"{res.path(namespace, name)}/{subresource}", body=body)
+
+    async def watch(self, res: ResourceInfo, namespace: str | None = None, *, resource_version: str = "",
+                    label_selector: str = "", field_selector: str = "",
+                    timeout_seconds: int = 300) -> AsyncIterator[tuple[str, Obj]]:
+        """Yield (type, object) until the server ends the stream.  An ERROR event is raised as StatusError."""
+        params = {k: v for k, v in (("watch", "true"), ("resourceVersion", resource_version),
+                                    ("labelSelector", label_selector), ("fieldSelector", field_selector),
+                                    ("timeoutSeconds", timeout_seconds), ("allowWatchBookmarks", "true")) if v}
+        async with self._http.stream("GET", res.path(namespace), params=params) as resp:
+            if resp.status_code >= 300:
+                await resp.aread()
+                self._check(resp)
+            async for line in resp.aiter_lines():
+                if not line:
+                    continue
+                ev = json.loads(line)
+                if ev.get("type") == "ERROR":
+                    obj = ev.get("object") or {}
+                    raise StatusError(int(obj.get("code", 500)), obj)
+                yield ev["type"], ev["object"]

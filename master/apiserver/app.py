@@ -1,0 +1,325 @@
+"""The API server's HTTP face (aiohttp): routing, content negotiation,
+Status errors, list/watch streaming.  Object semantics live in `registry`,
+discovery and OpenAPI documents in their own modules, the pod log proxy in
+`proxy`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from apimachinery.fields import FieldSelector, parse_field_selector, unsupported_fields
+from apimachinery.kinds import ResourceInfo
+from apimachinery.labels import Selector, SelectorError, parse_selector
+from master.apiserver import discovery, errors, openapi, paths, proxy
+from master.apiserver.printers import table_for
+from master.apiserver.registry import PATCH_TYPES, Registry
+from master.apiserver.watchcache import WatchCache
+from master.store import Store
+
+log = logging.getLogger("coracle.apiserver")
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-coracle", "gitCommit": "", "gitTreeState": "clean",
+           "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python", "compiler": "cpython", "platform": "linux/amd64"}
+TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+JSON = "application/json"
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _respond(obj: Any, status: int = 200, content_type: str = JSON) -> web.Response:
+    return web.Response(body=_dumps(obj), status=status, headers={"Content-Type": content_type})
+
+
+def _error(e: errors.APIError) -> web.Response:
+    return _respond(e.status(), e.code)
+
+
+def _wants_table(request: web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+class APIServer:
+    def __init__(self, store: Store, advertise: str = "127.0.0.1:6443", watch_window: float = 300.0):
+        self.store = store
+        self.registry = Registry(store)
+        self.cache = WatchCache(store, window_seconds=watch_window)
+        self.advertise = advertise
+        self.app = web.Application(client_max_size=8 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        self.app.on_shutdown.append(self._on_shutdown)
+        self._closing = asyncio.Event()
+        self.proxy = proxy.NodeProxy(self.registry)
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        self._closing.set()
+        await self.proxy.close()
+
+    # -- routing -----------------------------------------------------------
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        try:
+            if path == "/version":
+                return _respond(VERSION)
+            if path in ("/healthz", "/livez", "/readyz"):
+                return web.Response(text="ok")
+            if path == "/api":
+                agg = discovery.wants_aggregated(request.headers.get("Accept", ""))
+                if agg:
+                    return _respond(discovery.aggregated(True, agg), content_type=agg)
+                return _respond(discovery.api_versions(self.advertise))
+            if path == "/apis":
+                agg = discovery.wants_aggregated(request.headers.get("Accept", ""))
+                if agg:
+                    return _respond(discovery.aggregated(False, agg), content_type=agg)
+                return _respond(discovery.api_group_list())
+            if path.startswith("/openapi/v3"):
+                return self._openapi(path)
+            parts = path.strip("/").split("/")
+            if parts[0] == "api" and len(parts) == 2:
+                return self._resource_list("", parts[1])
+            if parts[0] == "apis" and len(parts) in (2, 3):
+                from apimachinery import kinds
+                versions = kinds.groups().get(parts[1])
+                if not versions or (len(parts) == 3 and parts[2] not in versions):
+                    raise errors.path_not_found(path)
+                if len(parts) == 2:
+                    return _respond(discovery.api_group(parts[1], versions))
+                return self._resource_list(parts[1], parts[2])
+            try:
+                target = paths.parse(path)
+            except paths.UnknownPath:
+                raise errors.path_not_found(path) from None
+            return await self._resource(request, target)
+        except errors.APIError as e:
+            return _error(e)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # a bug: never leak a traceback to the client
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            return _error(errors.internal(str(e)))
+
+    def _resource_list(self, group: str, version: str) -> web.Response:
+        from apimachinery import kinds
+        if version not in kinds.groups().get(group, []):
+            raise errors.path_not_found(f"/{'apis/' + group if group else 'api'}/{version}")
+        return _respond(discovery.resource_list(group, version))
+
+    def _openapi(self, path: str) -> web.Response:
+        if path == "/openapi/v3":
+            return _respond(openapi.index())
+        gv = path[len("/openapi/v3/"):].split("/")
+        from apimachinery import kinds
+        if len(gv) == 2 and gv[0] == "api" and gv[1] in kinds.groups().get("", []):
+            return _respond(openapi.document("", gv[1]))
+        if len(gv) == 3 and gv[0] == "apis" and gv[2] in kinds.groups().get(gv[1], []):
+            return _respond(openapi.document(gv[1], gv[2]))
+        raise errors.path_not_found(path)
+
+    # -- resources ---------------------------------------------------------
+    async def _resource(self, request: web.Request, t: paths.Target) -> web.StreamResponse:
+        m, q = request.method, request.query
+        dry_run = q.get("dryRun") == "All"
+        if t.name is None:
+            if t.subresource is not None:
+                raise errors.path_not_found(request.path)
+            if m == "GET":
+                labels, fields = self._selectors(t.res, q)
+                if q.get("watch") in ("true", "1"):
+                    return await self._watch(request, t, labels, fields)
+                return self._list(request, t, labels, fields)
+            if m == "POST":
+                obj = await self._body(request)
+                created = self.registry.create(t.res, t.namespace, obj, dry_run)
+                return _respond(created, 201)
+            if m == "DELETE":
+                return await self._delete_collection(request, t)
+            raise errors.method_not_allowed(f"{m} is not supported on a collection")
+        sub = t.subresource
+        if sub == "log" and m == "GET":
+            return await self.proxy.pod_log(request, t.namespace or "", t.name)
+        if sub == "binding":
+            if m != "POST":
+                raise errors.method_not_allowed("binding only supports POST")
+            self.registry.bind(t.namespace or "", t.name, await self._body(request))
+            return _respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if sub not in (None, "status"):
+            raise errors.method_not_allowed(f"the subresource {sub} is not served yet")
+        if m == "GET":
+            obj = self.registry.get(t.res, t.namespace, t.name)
+            if _wants_table(request):
+                table = table_for(t.res.plural, [obj], include_object=request.query.get("includeObject", "Metadata"))
+                table["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+                return _respond(table, content_type=TABLE_TYPE)
+            return _respond(obj)
+        if m == "PUT":
+            obj = self.registry.update(t.res, t.namespace, t.name, await self._body(request), sub, dry_run)
+            return _respond(obj)
+        if m == "PATCH":
+            ctype = request.content_type
+            if ctype not in PATCH_TYPES:
+                raise errors.unsupported_media(ctype)
+            obj, created = self.registry.patch(t.res, t.namespace, t.name, ctype, await self._body(request),
+                                               sub, dry_run)
+            return _respond(obj, 201 if created else 200)
+        if m == "DELETE":
+            options = await self._body(request, allow_empty=True) or {}
+            if "gracePeriodSeconds" in q:
+                options["gracePeriodSeconds"] = self._int(q, "gracePeriodSeconds")
+            obj, _gone = self.registry.delete(t.res, t.namespace, t.name, options, dry_run)
+            return _respond(obj)
+        raise errors.method_not_allowed(f"{m} is not supported")
+
+    @staticmethod
+    def _int(q: Any, name: str) -> int:
+        try:
+            return int(q[name])
+        except ValueError:
+            raise errors.bad_request(f"{name}: must be an integer, got {q[name]!r}") from None
+
+    def _selectors(self, res: ResourceInfo, q: Any) -> tuple[Selector | None, FieldSelector | None]:
+        labels = fields = None
+        try:
+            if q.get("labelSelector"):
+                labels = parse_selector(q["labelSelector"])
+        except (SelectorError, ValueError) as e:
+            raise errors.bad_request(f"unable to parse requirement: {e}") from None
+        if q.get("fieldSelector"):
+            try:
+                fields = parse_field_selector(q["fieldSelector"])
+            except ValueError as e:
+                raise errors.bad_request(f"invalid field selector: {e}") from None
+            bad = unsupported_fields(res.kind, fields)
+            if bad:
+                raise errors.bad_request(f'field label not supported: {bad[0]}')
+        return labels, fields
+
+    async def _body(self, request: web.Request, allow_empty: bool = False) -> Any:
+        raw = await request.read()
+        if not raw:
+            if allow_empty:
+                return None
+            raise errors.bad_request("the request body is empty")
+        ctype = request.content_type
+        if "protobuf" in ctype:
+            raise errors.unsupported_media(ctype)
+        try:
+            if ctype in ("application/yaml", "application/apply-patch+yaml"):
+                return yaml.safe_load(raw)
+            return json.loads(raw)
+        except (ValueError, yaml.YAMLError) as e:
+            raise errors.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ctype else 'JSON'}: {e}") from None
+
+    def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
+              fields: FieldSelector | None) -> web.Response:
+        q = request.query
+        limit = self._int(q, "limit") if q.get("limit") else 0
+        result = self.registry.list(t.res, t.namespace, labels, fields, limit, q.get("continue", ""))
+        md: dict[str, Any] = {"resourceVersion": str(result.revision)}
+        if result.continue_token:
+            md["continue"] = result.continue_token
+        if _wants_table(request):
+            table = table_for(t.res.plural, result.items, include_object=q.get("includeObject", "Metadata"))
+            table["metadata"] = md
+            return _respond(table, content_type=TABLE_TYPE)
+        for item in result.items:
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
+        return _respond({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version, "metadata": md,
+                         "items": result.items})
+
+    async def _delete_collection(self, request: web.Request, t: paths.Target) -> web.Response:
+        labels, fields = self._selectors(t.res, request.query)
+        options = await self._body(request, allow_empty=True) or {}
+        result = self.registry.list(t.res, t.namespace, labels, fields)
+        deleted = []
+        for obj in result.items:
+            try:
+                gone, _ = self.registry.delete(t.res, obj["metadata"].get("namespace"), obj["metadata"]["name"], options)
+                deleted.append(gone)
+            except errors.APIError as e:
+                if e.code != 404:
+                    raise
+        return _respond({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version,
+                         "metadata": {"resourceVersion": str(self.store.current_revision())}, "items": deleted})
+
+    async def _watch(self, request: web.Request, t: paths.Target, labels: Selector | None,
+                     fields: FieldSelector | None) -> web.StreamResponse:
+        from apimachinery.fields import object_fields
+        from apimachinery import meta as m
+
+        def matches(obj: dict[str, Any]) -> bool:
+            return ((labels is None or labels.matches(m.labels(obj)))
+                    and (fields is None or fields.matches(object_fields(t.res.kind, obj))))
+
+        q = request.query
+        timeout = self._int(q, "timeoutSeconds") if q.get("timeoutSeconds") else 1800
+        rv = q.get("resourceVersion", "")
+        initial: list[dict[str, Any]] = []
+        if rv in ("", "0"):
+            listed = self.registry.list(t.res, t.namespace, labels, fields)
+            initial, from_rev = listed.items, listed.revision
+        else:
+            try:
+                from_rev = int(rv)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
+        table = _wants_table(request)
+        resp = web.StreamResponse(headers={"Content-Type": TABLE_TYPE if table else JSON,
+                                           "Cache-Control": "no-cache, private"})
+        try:
+            watcher = self.cache.watch(t.res, t.namespace, matches, from_rev)
+        except LookupError:
+            await resp.prepare(request)
+            status = errors.gone(f"too old resource version: {from_rev} ({self.cache.oldest_resumable()})").status()
+            await resp.write(_dumps({"type": "ERROR", "object": status}) + b"\n")
+            return resp
+        await resp.prepare(request)
+        first = True
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            nonlocal first
+            if table:
+                body = table_for(t.res.plural, [obj])
+                body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                if not first:
+                    body["columnDefinitions"] = None
+                obj = body
+            first = False
+            await resp.write(_dumps({"type": kind, "object": obj}) + b"\n")
+
+        deadline = time.monotonic() + timeout
+        try:
+            for obj in initial:
+                await send("ADDED", obj)
+            while not self._closing.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), min(left, 5.0))
+                except asyncio.TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    continue
+                if item is None:
+                    break
+                await send(*item)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        finally:
+            self.cache.stop(watcher)
+        return resp
+
+
+def make_app(store: Store, advertise: str = "127.0.0.1:6443") -> tuple[APIServer, web.Application]:
+    server = APIServer(store, advertise)
+    return server, server.app

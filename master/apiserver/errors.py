@@ -1,0 +1,100 @@
+"""Kubernetes `Status` errors.  Every failure the API server returns is one
+of these, raised anywhere below the handlers and rendered by the app.
+
+    APIError
+      code, reason, message, details -> Status JSON
+      helpers: bad_request (400), forbidden (403), not_found (404),
+      method_not_allowed (405), already_exists / conflict (409), gone (410),
+      unsupported_media (415), invalid (422), internal (500)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from apimachinery.kinds import ResourceInfo
+
+
+class APIError(Exception):
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                               "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+
+def _details(res: ResourceInfo | None, name: str | None) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if name:
+        d["name"] = name
+    if res is not None:
+        if res.group:
+            d["group"] = res.group
+        d["kind"] = res.plural
+    return d
+
+
+def _what(res: ResourceInfo | None) -> str:
+    return res.qualified if res else "resource"
+
+
+def bad_request(message: str) -> APIError:
+    return APIError(400, "BadRequest", message)
+
+
+def forbidden(message: str) -> APIError:
+    return APIError(403, "Forbidden", message)
+
+
+def not_found(res: ResourceInfo | None, name: str) -> APIError:
+    return APIError(404, "NotFound", f'{_what(res)} "{name}" not found', _details(res, name))
+
+
+def path_not_found(path: str) -> APIError:
+    return APIError(404, "NotFound", f"the server could not find the requested resource ({path})",
+                    {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+def method_not_allowed(message: str) -> APIError:
+    return APIError(405, "MethodNotAllowed", message)
+
+
+def already_exists(res: ResourceInfo, name: str) -> APIError:
+    return APIError(409, "AlreadyExists", f'{_what(res)} "{name}" already exists', _details(res, name))
+
+
+def conflict(res: ResourceInfo, name: str, why: str) -> APIError:
+    return APIError(409, "Conflict", f'Operation cannot be fulfilled on {_what(res)} "{name}": {why}',
+                    _details(res, name))
+
+
+def gone(message: str) -> APIError:
+    return APIError(410, "Expired", message)
+
+
+def unsupported_media(content_type: str) -> APIError:
+    return APIError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
+                    f'accepted media types include: application/json, application/yaml, '
+                    f'application/json-patch+json, application/merge-patch+json, '
+                    f'application/strategic-merge-patch+json (got "{content_type}")')
+
+
+def invalid(res: ResourceInfo, kind: str, name: str, causes: list[tuple[str, str]]) -> APIError:
+    """422 with one cause per (field, message)."""
+    msg = "; ".join(f"{f}: {m}" for f, m in causes)
+    details = _details(res, name)
+    details["kind"] = kind
+    details["causes"] = [{"reason": "FieldValueInvalid", "message": f"Invalid value: {m}" if not m.startswith(("Required", "Invalid", "Unsupported", "Forbidden")) else m, "field": f}
+                         for f, m in causes]
+    return APIError(422, "Invalid", f'{kind} "{name}" is invalid: {msg}', details)
+
+
+def internal(message: str) -> APIError:
+    return APIError(500, "InternalError", f"Internal error occurred: {message}")

@@ -1,0 +1,361 @@
+"""Generic object registry: the semantics of get, list, create, update,
+patch and delete for every kind, on top of the store, with no HTTP in it.
+
+Rules shared by all kinds live here (uid, creationTimestamp, generation,
+resourceVersion preconditions, namespaces that must exist, finalizers and
+graceful deletion); kind-specific ones in `resources/`.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from apimachinery import meta
+from apimachinery.fields import FieldSelector, object_fields
+from apimachinery.kinds import ResourceInfo, by_kind, lookup
+from apimachinery.labels import Selector, validate_labels
+from apimachinery.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from master.apiserver import errors, storage
+from master.apiserver.resources import Obj, strategy_for
+from master.store import Compacted, Conflict, KeyExists, KeyNotFound, Store
+
+NAMESPACES = lookup("", "v1", "namespaces")
+_GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    items: list[Obj]
+    revision: int
+    continue_token: str
+
+
+def _now() -> str:
+    return meta.now_rfc3339()
+
+
+class Registry:
+    def __init__(self, store: Store, clock: Callable[[], str] = _now):
+        self.store = store
+        self.clock = clock
+
+    # -- reads -------------------------------------------------------------
+    def get(self, res: ResourceInfo, ns: str | None, name: str) -> Obj:
+        kv = self.store.get(storage.object_key(res, ns, name))
+        if kv is None:
+            raise errors.not_found(res, name)
+        return storage.decode(kv.value, kv.mod_revision)
+
+    def list(self, res: ResourceInfo, ns: str | None, labels: Selector | None = None,
+             fields: FieldSelector | None = None, limit: int = 0, continue_token: str = "") -> ListResult:
+        prefix = storage.prefix(res, ns)
+        start_after, revision = "", 0
+        if continue_token:
+            try:
+                tok = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start_after, revision = tok["start"], int(tok["rv"])
+            except (ValueError, KeyError, TypeError):
+                raise errors.bad_request("continue key is not valid: invalid continue token") from None
+            if not start_after.startswith(prefix):
+                raise errors.bad_request("continue key is not valid: the token does not belong to this list")
+        items: list[Obj] = []
+        last_key, more = "", False
+
+        def keep(obj: Obj) -> bool:
+            return ((labels is None or labels.matches(meta.labels(obj)))
+                    and (fields is None or fields.matches(object_fields(res.kind, obj))))
+
+        name_hint = fields.value_for("metadata.name") if fields else None
+        if name_hint is not None and not continue_token and (ns or not res.namespaced):
+            # the informer-style `metadata.name=X` list: one key, not a scan
+            kv = self.store.get(storage.object_key(res, ns, name_hint))
+            obj = storage.decode(kv.value, kv.mod_revision) if kv else None
+            return ListResult([obj] if obj is not None and keep(obj) else [], self.store.current_revision(), "")
+        chunk = 0 if not limit else max(limit, 64)
+        try:
+            while True:
+                kvs, revision, chunk_more = self.store.list(prefix, start_after=start_after, limit=chunk,
+                                                            revision=revision)
+                for i, kv in enumerate(kvs):
+                    obj = storage.decode(kv.value, kv.mod_revision)
+                    last_key = kv.key
+                    if keep(obj):
+                        items.append(obj)
+                        if limit and len(items) >= limit:
+                            more = chunk_more or i < len(kvs) - 1
+                            break
+                if more or not chunk_more or not kvs:
+                    break
+                start_after = kvs[-1].key
+        except Compacted:
+            raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
+                              "You can start a new list without the continue parameter.") from None
+        token = ""
+        if more:
+            token = base64.urlsafe_b64encode(json.dumps({"start": last_key, "rv": revision}).encode()).decode()
+        return ListResult(items, revision or self.store.current_revision(), token)
+
+    # -- writes ------------------------------------------------------------
+    def _check_namespace(self, res: ResourceInfo, ns: str | None) -> None:
+        if not res.namespaced:
+            return
+        assert NAMESPACES is not None
+        kv = self.store.get(storage.object_key(NAMESPACES, None, ns or ""))
+        if kv is None:
+            raise errors.not_found(NAMESPACES, ns or "")
+        nsobj = json.loads(kv.value)
+        if nsobj.get("status", {}).get("phase") == "Terminating":
+            raise errors.forbidden(f'{res.plural} "{nsobj["metadata"]["name"]}" is forbidden: unable to create new '
+                                   f'content in namespace {ns} because it is being terminated')
+
+    def _check_body(self, res: ResourceInfo, ns: str | None, obj: Any) -> Obj:
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind and kind != res.kind:
+            raise errors.bad_request(f"the kind of the provided object ({kind}) does not match the resource ({res.kind})")
+        if api_version and api_version != res.group_version:
+            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected API version ({res.group_version})")
+        md = obj.setdefault("metadata", {})
+        if not isinstance(md, dict):
+            raise errors.bad_request("metadata must be an object")
+        if res.namespaced:
+            if md.get("namespace") and ns and md["namespace"] != ns:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            md["namespace"] = ns
+        else:
+            md.pop("namespace", None)
+        obj["kind"], obj["apiVersion"] = res.kind, res.group_version
+        return obj
+
+    def _validate(self, res: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+        strat = strategy_for(res)
+        md = obj["metadata"]
+        causes: list[tuple[str, str]] = []
+        name = md.get("name", "")
+        if not name:
+            causes.append(("metadata.name", "Required value: name or generateName is required"))
+        else:
+            err = strat.name_check(name)
+            if err:
+                causes.append(("metadata.name", f'Invalid value: "{name}": {err}'))
+        for msg in validate_labels(md.get("labels") or {}):
+            causes.append(("metadata.labels", f"Invalid value: {msg}"))
+        causes += strat.validate(obj) if old is None else strat.validate_update(obj, old)
+        if causes:
+            raise errors.invalid(res, res.kind, name, causes)
+
+    def create(self, res: ResourceInfo, ns: str | None, obj: Any, dry_run: bool = False) -> Obj:
+        obj = self._check_body(res, ns, obj)
+        md = obj["metadata"]
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = md["generateName"] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
+        if md.get("resourceVersion"):
+            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        self._check_namespace(res, ns)
+        strat = strategy_for(res)
+        for k in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            md.pop(k, None)
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = self.clock()
+        if strat.tracks_generation:
+            md["generation"] = 1
+        strat.prepare_create(obj)
+        self._validate(res, obj, None)
+        key = storage.object_key(res, ns, md["name"])
+        if dry_run:
+            if self.store.get(key) is not None:
+                raise errors.already_exists(res, md["name"])
+            return obj
+        try:
+            rev = self.store.create(key, storage.encode(obj))
+        except KeyExists:
+            raise errors.already_exists(res, md["name"]) from None
+        md["resourceVersion"] = str(rev)
+        return obj
+
+    def update(self, res: ResourceInfo, ns: str | None, name: str, obj: Any, subresource: str | None = None,
+               dry_run: bool = False, _old: Obj | None = None) -> Obj:
+        obj = self._check_body(res, ns, obj)
+        md = obj["metadata"]
+        if md.get("name") and md["name"] != name:
+            raise errors.bad_request(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
+        md["name"] = name
+        old = _old if _old is not None else self.get(res, ns, name)
+        rv = md.get("resourceVersion") or ""
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again")
+        strat = strategy_for(res)
+        old_md = old["metadata"]
+        if subresource == "status":
+            strat.prepare_status_update(obj, old)
+            md = obj["metadata"]
+        else:
+            for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                if k in old_md:
+                    md[k] = old_md[k]
+                else:
+                    md.pop(k, None)
+            strat.prepare_update(obj, old)
+            if strat.tracks_generation and strat.spec_changed(obj, old):
+                md["generation"] = int(old_md.get("generation", 1)) + 1
+        self._validate(res, obj, old)
+        if dry_run:
+            return obj
+        key = storage.object_key(res, ns, name)
+        if md.get("deletionTimestamp") and not md.get("finalizers") and self._may_vanish(res, obj):
+            return self._remove(res, key, name, int(old_md["resourceVersion"]), obj)
+        md.pop("resourceVersion", None)
+        try:
+            new_rv = self.store.update(key, storage.encode(obj), int(old_md["resourceVersion"]))
+        except Conflict:
+            raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again") from None
+        except KeyNotFound:
+            raise errors.not_found(res, name) from None
+        md["resourceVersion"] = str(new_rv)
+        return obj
+
+    def patch(self, res: ResourceInfo, ns: str | None, name: str, content_type: str, body: Any,
+              subresource: str | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
+        """Apply a patch; returns (object, created) — apply patches create absent objects."""
+        for _ in range(16):
+            try:
+                old = self.get(res, ns, name)
+            except errors.APIError as e:
+                if e.code == 404 and content_type == "application/apply-patch+yaml" and subresource is None:
+                    return self.create(res, ns, body, dry_run), True
+                raise
+            current = copy.deepcopy(old)
+            try:
+                if content_type == "application/json-patch+json":
+                    new = json_patch(current, body)
+                elif content_type == "application/merge-patch+json":
+                    new = merge_patch(current, body)
+                else:  # strategic merge, and server-side apply approximated by it
+                    new = strategic_merge_patch(current, body, res.kind)
+            except PatchError as e:
+                raise errors.APIError(422 if content_type == "application/json-patch+json" else 400,
+                                      "Invalid" if content_type == "application/json-patch+json" else "BadRequest",
+                                      str(e)) from None
+            if not isinstance(new, dict):
+                raise errors.bad_request("the patch did not produce an object")
+            new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
+            try:
+                return self.update(res, ns, name, new, subresource, dry_run, _old=old), False
+            except errors.APIError as e:
+                if e.code == 409 and e.reason == "Conflict" and new["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]:
+                    continue
+                raise
+        raise errors.conflict(res, name, "too many concurrent writers; try again")
+
+    def _may_vanish(self, res: ResourceInfo, obj: Obj) -> bool:
+        if res.plural == "namespaces":
+            return not obj.get("spec", {}).get("finalizers")
+        if res.plural == "pods" and obj["metadata"].get("deletionGracePeriodSeconds", 0) > 0:
+            return False
+        return True
+
+    def _remove(self, res: ResourceInfo, key: str, name: str, expected: int, obj: Obj) -> Obj:
+        try:
+            rev, _kv = self.store.delete(key, expected)
+        except Conflict:
+            raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again") from None
+        except KeyNotFound:
+            raise errors.not_found(res, name) from None
+        obj["metadata"]["resourceVersion"] = str(rev)
+        return obj
+
+    def delete(self, res: ResourceInfo, ns: str | None, name: str, options: Obj | None = None,
+               dry_run: bool = False) -> tuple[Obj, bool]:
+        """Delete, gracefully where the kind wants it. Returns (object, gone now)."""
+        options = options or {}
+        for _ in range(16):
+            obj = self.get(res, ns, name)
+            md = obj["metadata"]
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != md.get("uid"):
+                raise errors.conflict(res, name, f'Precondition failed: UID in precondition: {pre["uid"]}, UID in object meta: {md.get("uid")}')
+            if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
+                raise errors.conflict(res, name, f'Precondition failed: ResourceVersion in precondition: {pre["resourceVersion"]}, ResourceVersion in object meta: {md.get("resourceVersion")}')
+            grace = self._grace(res, obj, options)
+            finalizers = md.get("finalizers") or (obj.get("spec", {}).get("finalizers") if res.plural == "namespaces" else None)
+            if not grace and not finalizers:
+                if dry_run:
+                    return obj, True
+                try:
+                    return self._remove(res, storage.object_key(res, ns, name), name, int(md["resourceVersion"]), obj), True
+                except errors.APIError as e:
+                    if e.code == 409:
+                        continue
+                    raise
+            # graceful: mark and let the owner (agent, controller) finish
+            if md.get("deletionTimestamp") and (grace is None or grace >= md.get("deletionGracePeriodSeconds", 0)):
+                return obj, False
+            now = dt.datetime.now(dt.timezone.utc)
+            md["deletionTimestamp"] = (now + dt.timedelta(seconds=grace or 0)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            md["deletionGracePeriodSeconds"] = grace or 0
+            if res.plural == "namespaces":
+                obj.setdefault("status", {})["phase"] = "Terminating"
+            if dry_run:
+                return obj, False
+            key = storage.object_key(res, ns, name)
+            expected = int(md.pop("resourceVersion"))
+            try:
+                rev = self.store.update(key, storage.encode(obj), expected)
+            except Conflict:
+                continue
+            md["resourceVersion"] = str(rev)
+            return obj, False
+        raise errors.conflict(res, name, "too many concurrent writers; try again")
+
+    @staticmethod
+    def _grace(res: ResourceInfo, obj: Obj, options: Obj) -> int | None:
+        if res.plural != "pods":
+            return None
+        if not obj.get("spec", {}).get("nodeName"):
+            return 0  # never scheduled: nothing to stop
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed") and options.get("gracePeriodSeconds") is None:
+            return 0
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = obj.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+        # upstream: a grace of 0 from a client means "as soon as possible", kept at 1 so the node still cleans up
+        if grace == 0 and options.get("gracePeriodSeconds") == 0 and not obj["metadata"].get("deletionTimestamp"):
+            return 1
+        return int(grace)
+
+    def bind(self, ns: str, name: str, binding: Any) -> None:
+        pods = lookup("", "v1", "pods")
+        assert pods is not None
+        if not isinstance(binding, dict) or not (binding.get("target") or {}).get("name"):
+            raise errors.invalid(pods, "Binding", name, [("target.name", "Required value")])
+        node = binding["target"]["name"]
+        for _ in range(16):
+            pod = self.get(pods, ns, name)
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.conflict(pods, name, "pod is being deleted, cannot be assigned to a host")
+            current = pod.get("spec", {}).get("nodeName")
+            if current:
+                raise errors.conflict(pods, name, f"pod {name} is already assigned to node \"{current}\"")
+            pod["spec"]["nodeName"] = node
+            expected = int(pod["metadata"].pop("resourceVersion"))
+            try:
+                self.store.update(storage.object_key(pods, ns, name), storage.encode(pod), expected)
+                return
+            except Conflict:
+                continue
+        raise errors.conflict(pods, name, "too many concurrent writers; try again")
+
+
+def resource_for_object(obj: Obj) -> ResourceInfo | None:
+    api_version = obj.get("apiVersion", "")
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    return by_kind(group, obj.get("kind", ""))

@@ -1,0 +1,73 @@
+"""Kind-specific rules: defaults, validation and which parts of an object each
+endpoint may change.  The generic REST handlers call `strategy_for(res)`.
+
+A strategy's methods are pure: they mutate only the object handed to them and
+return validation causes as (field, message) pairs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from apimachinery import meta
+from apimachinery.kinds import ResourceInfo
+
+Obj = dict[str, Any]
+Causes = list[tuple[str, str]]
+
+
+class Strategy:
+    """Defaults for any kind; subclasses add their own rules."""
+
+    has_status = True      # the main resource ignores status; /status changes only status
+    tracks_generation = True
+    name_check = staticmethod(meta.validate_dns1123_subdomain)
+
+    def prepare_create(self, obj: Obj) -> None:
+        pass
+
+    def validate(self, obj: Obj) -> Causes:
+        return []
+
+    def prepare_update(self, new: Obj, old: Obj) -> None:
+        if self.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+
+    def validate_update(self, new: Obj, old: Obj) -> Causes:
+        return self.validate(new)
+
+    def prepare_status_update(self, new: Obj, old: Obj) -> None:
+        """Only status (and nothing of metadata but labels/annotations upstream ignores) changes."""
+        for k in list(new):
+            if k not in ("status", "metadata", "apiVersion", "kind"):
+                del new[k]
+        for k, v in old.items():
+            if k not in ("status", "metadata"):
+                new[k] = v
+        new["metadata"] = old["metadata"] | {"resourceVersion": new.get("metadata", {}).get("resourceVersion", "")}
+
+    def spec_changed(self, new: Obj, old: Obj) -> bool:
+        return json.dumps(new.get("spec"), sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
+
+
+_STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(plural: str, group: str = ""):
+    def deco(cls: type[Strategy]) -> type[Strategy]:
+        _STRATEGIES[f"{group}/{plural}"] = cls()
+        return cls
+    return deco
+
+
+_DEFAULT = Strategy()
+
+
+def strategy_for(res: ResourceInfo) -> Strategy:
+    return _STRATEGIES.get(f"{res.group}/{res.plural}", _DEFAULT)
+
+
+from master.apiserver.resources import events, namespaces, nodes, pods  # noqa: E402,F401  (registration)

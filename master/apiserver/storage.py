@@ -1,0 +1,49 @@
+"""Mapping between API objects and store keys/values.
+
+Keys are `/registry/<group or core>/<plural>/<namespace>/<name>` (cluster
+objects have no namespace segment).  Values are the object's JSON without
+`metadata.resourceVersion`: the store's mod revision *is* the
+resourceVersion, set again on every read (as kine and etcd3 storage do).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from apimachinery.kinds import RESOURCES, ResourceInfo
+
+_BY_KEYPART = {(r.group or "core", r.plural): r for r in RESOURCES}
+
+
+def prefix(res: ResourceInfo, namespace: str | None = None) -> str:
+    base = f"/registry/{res.group or 'core'}/{res.plural}/"
+    if res.namespaced and namespace:
+        base += f"{namespace}/"
+    return base
+
+
+def object_key(res: ResourceInfo, namespace: str | None, name: str) -> str:
+    return prefix(res, namespace if res.namespaced else None) + name
+
+
+def resource_of_key(key: str) -> ResourceInfo | None:
+    parts = key.split("/", 4)
+    if len(parts) < 5:
+        return None
+    return _BY_KEYPART.get((parts[2], parts[3]))
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    md = obj.get("metadata")
+    rv = md.pop("resourceVersion", None) if md else None
+    try:
+        return json.dumps(obj, separators=(",", ":")).encode()
+    finally:
+        if rv is not None:
+            md["resourceVersion"] = rv
+
+
+def decode(value: bytes, revision: int) -> dict[str, Any]:
+    obj = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return obj

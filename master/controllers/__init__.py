@@ -1,0 +1,1 @@
+"""Controllers: informer + work queue + level-triggered sync, one noun each."""

@@ -1,0 +1,1 @@
+"""The scheduler: filter and score nodes for each unscheduled pod, bind."""

@@ -1,0 +1,162 @@
+"""The API server's storage contract: a revisioned key-value store with etcd
+semantics (kine's narrow interface), its errors, its events, and the factory.
+
+Neighbours: `master.store.sqlite` is the embedded backend (an append-only
+revision log in SQLite, as k3s's kine); an etcd v3 backend will sit behind the
+same `Store` protocol. Only the API server calls a store; its watch cache
+feeds on `subscribe` and `events_since`. resourceVersion is the revision.
+
+Errors (all carry `.key`, the key or prefix concerned)::
+
+    StoreError
+    ├── KeyExists      create of a live key
+    ├── KeyNotFound    update/delete of a missing key
+    ├── Conflict       expected_revision != the key's mod_revision (.current)
+    └── Compacted      a revision older than the compact revision (.compact_revision)
+"""
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    key: str
+    value: bytes | None  # new value (None for DELETED)
+    prev_value: bytes | None  # value before the change (None for ADDED)
+    revision: int  # the revision this change made
+
+
+class StoreError(Exception):
+    """Base of every store error; `.key` names the key or prefix concerned."""
+
+    def __init__(self, key: str = "", message: str = "") -> None:
+        super().__init__(message or key)
+        self.key = key
+
+
+class KeyExists(StoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key, f"key already exists: {key}")
+
+
+class KeyNotFound(StoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key, f"key not found: {key}")
+
+
+class Conflict(StoreError):
+    def __init__(self, key: str, expected: int, current: KeyValue) -> None:
+        super().__init__(
+            key, f"conflict on {key}: expected revision {expected}, current {current.mod_revision}"
+        )
+        self.expected = expected
+        self.current = current
+
+
+class Compacted(StoreError):
+    def __init__(self, key: str, revision: int, compact_revision: int) -> None:
+        super().__init__(
+            key, f"revision {revision} is compacted (compact revision {compact_revision})"
+        )
+        self.revision = revision
+        self.compact_revision = compact_revision
+
+
+class Store(Protocol):
+    """A revisioned key-value store. Every method is synchronous, thread-safe,
+    and fast enough to call on the API server's event loop. Each write is one
+    atomic transaction that makes exactly one new revision; revisions are
+    shared by all keys and strictly increase. Writes are not retried here."""
+
+    def current_revision(self) -> int:
+        """The newest revision (0 for an empty store)."""
+        ...
+
+    def get(self, key: str) -> KeyValue | None:
+        """The live value of key, or None."""
+        ...
+
+    def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0
+    ) -> tuple[list[KeyValue], int, bool]:
+        """Keys with the prefix in key order, after start_after (exclusive),
+        at most limit (0 = all), as of `revision` (0 = now; older than the
+        compact revision: Compacted). Returns (items, the list's revision, more)."""
+        ...
+
+    def count(self, prefix: str) -> int:
+        """Number of live keys with the prefix."""
+        ...
+
+    def create(self, key: str, value: bytes) -> int:
+        """Create key; returns the new revision. KeyExists if live."""
+        ...
+
+    def update(self, key: str, value: bytes, expected_revision: int = 0) -> int:
+        """Replace key's value; 0 = unconditional. KeyNotFound; Conflict."""
+        ...
+
+    def delete(self, key: str, expected_revision: int = 0) -> tuple[int, KeyValue]:
+        """Delete key; returns (revision, the deleted kv). KeyNotFound; Conflict."""
+        ...
+
+    def events_since(self, revision: int, prefix: str = "", limit: int = 0) -> builtins.list[Event]:
+        """Changes with revision > the given one, oldest first, keys with the
+        prefix, at most limit (0 = all). Compacted if revision < compact revision."""
+        ...
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call callback synchronously after each committed write, in revision
+        order, on the writer's thread; it must not write to the store. Returns
+        an idempotent unsubscribe function."""
+        ...
+
+    def compact(self, revision: int) -> int:
+        """Drop history older than revision (each key keeps its row as of
+        revision, so reads at revision and later stay exact). Idempotent;
+        returns rows removed."""
+        ...
+
+    def compact_revision(self) -> int:
+        """The revision of the last compaction (0 if none)."""
+        ...
+
+    def close(self) -> None:
+        """Close the store; idempotent."""
+        ...
+
+
+def open_store(url: str) -> Store:
+    """Open a store by URL: `sqlite:///abs/path.db`, `sqlite://rel/path.db`
+    or `sqlite://:memory:`. Raises ValueError for an unknown scheme."""
+    if url.startswith("sqlite://"):
+        from master.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url[len("sqlite://"):] or ":memory:")
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/db or sqlite://:memory:")
+
+
+__all__ = [
+    "Compacted",
+    "Conflict",
+    "Event",
+    "KeyExists",
+    "KeyNotFound",
+    "KeyValue",
+    "Store",
+    "StoreError",
+    "open_store",
+]

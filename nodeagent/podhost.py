@@ -1,0 +1,267 @@
+"""The kernel side of one pod, synchronous and idempotent: build the sandbox
+(namespaces, network, cgroup, /etc files), start, check and stop containers,
+and tear everything down.  The pod worker calls these from worker threads;
+every step saves the record first, with names derived from the pod UID, so
+a crash at any point is finished or undone by the next sync.
+"""
+from __future__ import annotations
+
+import calendar
+import logging
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cgroups import Cgroups, CgroupError
+from nodeagent import oci, podspec, rootfs
+from nodeagent.images import ImageNotFound, ImageStore
+from nodeagent.network import Network
+from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.runc import ContainerRuntime, RuncError
+from nodeagent.sandbox import Sandbox
+from nodeagent.status import backoff_delay, next_backoff_step
+
+log = logging.getLogger("coracle.agent.pod")
+Obj = dict[str, Any]
+CLUSTER_DNS = "10.96.0.10"
+QOS_PARENTS = ("", "burstable", "besteffort")
+
+
+def _ts(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
+
+
+@dataclass
+class PodHost:
+    records: RecordStore
+    sandbox: Sandbox
+    network: Network
+    cgroups: Cgroups
+    runtime: ContainerRuntime
+    images: ImageStore
+    cgroup_root: str
+    node_name: str
+    host_ip: str
+    backoff_base: float = 10.0
+    limits: oci.AgentLimits | None = None
+
+    def runtime_id(self, uid: str, name: str) -> str:
+        return f"{uid}-{name}"
+
+    # -- sandbox -----------------------------------------------------------
+    def ensure_sandbox(self, pod: Obj, rec: PodRecord) -> None:
+        """Namespaces, network, pod cgroup and the pod's /etc files.  Idempotent."""
+        md = pod["metadata"]
+        hostname = (pod["spec"].get("hostname") or md["name"])[:63]
+        if not rec.cgroup:
+            rec.cgroup = podspec.pod_cgroup(self.cgroup_root, pod)
+            self.records.save(rec)
+        paths = self.sandbox.ensure(rec.uid, hostname)
+        net = self.network.setup(rec.uid, paths.net)
+        self.cgroups.ensure(rec.cgroup, podspec.pod_resources(pod))
+        etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
+        os.makedirs(etc, exist_ok=True)
+        self._write(os.path.join(etc, "hosts"),
+                    f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{net.ip}\t{hostname}\n")
+        self._write(os.path.join(etc, "hostname"), hostname + "\n")
+        ns = md.get("namespace", "default")
+        self._write(os.path.join(etc, "resolv.conf"),
+                    f"nameserver {CLUSTER_DNS}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\n"
+                    "options ndots:5\n")
+        changed = (rec.ip, rec.host_veth, rec.netns) != (net.ip, net.host_veth, paths.net)
+        rec.ip, rec.host_veth = net.ip, net.host_veth
+        rec.netns, rec.ipcns, rec.utsns = paths.net, paths.ipc, paths.uts
+        if not rec.started_at:
+            rec.started_at = _ts()
+            changed = True
+        if changed:
+            self.records.save(rec)
+
+    @staticmethod
+    def _write(path: str, text: str) -> None:
+        try:
+            with open(path) as f:
+                if f.read() == text:
+                    return
+        except FileNotFoundError:
+            pass
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+    # -- containers --------------------------------------------------------
+    def start_container(self, pod: Obj, rec: PodRecord, spec_c: Obj) -> list[str]:
+        """Create and start one container (or finish a half-done start). Returns warnings for events."""
+        name = spec_c["name"]
+        cr = rec.containers.setdefault(name, ContainerRecord(name))
+        rid = self.runtime_id(rec.uid, name)
+        state = self.runtime.state(rid)
+        if state is not None:
+            if state.get("status") == "created":
+                self.runtime.start(rid)
+                state = self.runtime.state(rid) or state
+            if state.get("status") == "running":
+                self._mark_running(rec, cr, int(state.get("pid") or 0))
+                return []
+            # stopped: left over from an earlier instance whose exit we may have recorded already
+            self.runtime.delete(rid, force=True)
+        try:
+            image = self.images.resolve(spec_c.get("image", ""))
+        except ImageNotFound as e:
+            cr.reason = "ErrImagePull" if cr.reason != "ErrImagePull" else "ImagePullBackOff"
+            cr.message = str(e)
+            cr.image = spec_c.get("image", "")
+            self.records.save(rec)
+            return []
+        cdir = self.records.container_dir(rec.uid, name)
+        rootfs.remove(cdir)  # a restart gets a fresh writable layer
+        os.makedirs(cdir, exist_ok=True)
+        root = rootfs.ensure(cdir, image)
+        env = podspec.container_env(pod, spec_c, image.config.get("Env") or [], self.node_name, self.host_ip, rec.ip)
+        args = podspec.container_args(spec_c, image.config, env)
+        if not args:
+            cr.reason, cr.message = "CreateContainerError", "no command specified"
+            self.records.save(rec)
+            return []
+        limits = podspec.container_limits(spec_c)
+        etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
+        mounts = tuple({"destination": f"/etc/{f}", "type": "bind", "source": os.path.join(etc, f),
+                        "options": ["rbind", "rprivate", "rw"]} for f in ("hosts", "hostname", "resolv.conf"))
+        cfg = oci.ContainerConfig(
+            args=args, env=env, cwd=spec_c.get("workingDir") or image.config.get("WorkingDir") or "/",
+            rootfs=root, mounts=mounts, netns=rec.netns, ipcns=rec.ipcns, utsns=rec.utsns,
+            cgroups_path=f"/{rec.cgroup}/{name}", cpu_shares=limits.cpu_shares, cpu_quota_us=limits.cpu_quota_us,
+            cpu_period_us=podspec.CPU_PERIOD_US, memory_limit_bytes=limits.memory_limit_bytes)
+        spec, warnings = oci.build_spec(cfg, self.limits)
+        from nodeagent.runc import write_bundle
+        write_bundle(cdir, spec)
+        log_path = self.records.log_path(rec.uid, name, cr.attempt)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        cr.runtime_id, cr.image, cr.image_id = rid, spec_c.get("image", ""), f"sha256:{image.id}"
+        cr.reason, cr.message = "ContainerCreating", ""
+        self.records.save(rec)
+        try:
+            pid = self.runtime.create(rid, cdir, log_path=log_path, exit_file=os.path.join(cdir, "exit"),
+                                      pid_file=os.path.join(cdir, "pid"))
+            self.runtime.start(rid)
+        except RuncError as e:
+            self.runtime.delete(rid, force=True)
+            cr.reason, cr.message = "RunContainerError", str(e)
+            self.records.save(rec)
+            return warnings
+        self._mark_running(rec, cr, pid)
+        return warnings
+
+    def _mark_running(self, rec: PodRecord, cr: ContainerRecord, pid: int) -> None:
+        if cr.state is ContainerState.RUNNING and cr.pid == pid:
+            return
+        cr.transition(ContainerState.RUNNING)
+        cr.pid, cr.started_at, cr.reason, cr.message = pid, _ts(), "", ""
+        cr.exit_code, cr.finished_at = None, ""
+        self.records.save(rec)
+
+    def check_exit(self, rec: PodRecord, name: str) -> bool:
+        """Record a running container's exit if the shim wrote one. Returns True when it exited."""
+        cr = rec.containers.get(name)
+        if cr is None or cr.state is not ContainerState.RUNNING:
+            return False
+        cdir = self.records.container_dir(rec.uid, name)
+        es = self.runtime.exit_status(os.path.join(cdir, "exit"))
+        if es is None:
+            if self.runtime.state(cr.runtime_id) is not None:
+                return False
+            # the runtime lost it (host reboot, manual delete): report an unknown exit
+            code, finished = 137, time.time()
+        else:
+            code, finished = es.code, es.finished_at_ns / 1e9
+        oom = False
+        if code == 137:
+            try:
+                oom = self.cgroups.oom_kill_count(f"{rec.cgroup}/{name}") > 0
+            except (CgroupError, OSError):
+                oom = False
+        self.runtime.delete(cr.runtime_id, force=True)
+        started = calendar.timegm(time.strptime(cr.started_at, "%Y-%m-%dT%H:%M:%SZ")) if cr.started_at else finished
+        cr.transition(ContainerState.EXITED)
+        cr.exit_code, cr.finished_at = code, _ts(finished)
+        cr.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        cr.backoff_step = next_backoff_step(cr.backoff_step, finished - started)
+        cr.backoff_until = finished + backoff_delay(cr.backoff_step - 1, self.backoff_base)
+        self.records.save(rec)
+        return True
+
+    def prepare_restart(self, rec: PodRecord, name: str) -> None:
+        from nodeagent.status import terminated_state
+        cr = rec.containers[name]
+        cr.last_terminated = terminated_state(cr)
+        cr.transition(ContainerState.WAITING)
+        cr.attempt += 1
+        cr.pid, cr.exit_code, cr.reason, cr.message = 0, None, "", ""
+        self.records.save(rec)
+
+    def signal_container(self, rec: PodRecord, name: str, sig: int) -> None:
+        cr = rec.containers.get(name)
+        if cr is not None and cr.state is ContainerState.RUNNING:
+            try:
+                self.runtime.kill(cr.runtime_id, sig, all=sig == signal.SIGKILL)
+            except RuncError as e:
+                log.debug("kill %s: %s", cr.runtime_id, e)
+
+    # -- teardown ----------------------------------------------------------
+    def teardown(self, uid: str, rec: PodRecord | None, keep_record: bool) -> list[str]:
+        """Remove every kernel object of the pod; go on past errors and return them all."""
+        errs: list[str] = []
+
+        def attempt(what: str, fn, *a) -> None:
+            try:
+                fn(*a)
+            except Exception as e:  # noqa: BLE001 - teardown must go on
+                errs.append(f"{what}: {e}")
+
+        ids = {c.runtime_id for c in (rec.containers.values() if rec else []) if c.runtime_id}
+        try:
+            ids |= {c.get("id", "") for c in self.runtime.list() if c.get("id", "").startswith(uid + "-")}
+        except RuncError as e:
+            errs.append(f"runc list: {e}")
+        for rid in sorted(ids):
+            attempt(f"runc delete {rid}", self.runtime.delete, rid, True)
+        cdirs = os.path.join(self.records.pod_dir(uid), "containers")
+        for name in (os.listdir(cdirs) if os.path.isdir(cdirs) else []):
+            attempt(f"rootfs {name}", rootfs.remove, os.path.join(cdirs, name))
+        netns = rec.netns if rec and rec.netns else self.sandbox.paths(uid).net
+        attempt("network", self.network.teardown, uid, netns if os.path.exists(netns) else None, True)
+        attempt("sandbox", self.sandbox.remove, uid)
+        cgroups = [rec.cgroup] if rec and rec.cgroup else []
+        cgroups += [f"{self.cgroup_root}/{p}/pod{uid}".replace("//", "/") for p in QOS_PARENTS]
+        for path in dict.fromkeys(cgroups):
+            attempt(f"cgroup {path}", self._remove_cgroup, path)
+        if keep_record:
+            if os.path.isdir(cdirs):
+                attempt("container dirs", shutil.rmtree, cdirs)
+        else:
+            attempt("pod dir", self._rmtree, self.records.pod_dir(uid))
+        return errs
+
+    def _remove_cgroup(self, path: str) -> None:
+        if self.cgroups.exists(path):
+            for _ in range(20):
+                try:
+                    self.cgroups.remove(path)
+                    return
+                except CgroupError:
+                    for pid in self.cgroups.pids(path):
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    time.sleep(0.05)
+            self.cgroups.remove(path)
+
+    @staticmethod
+    def _rmtree(path: str) -> None:
+        if os.path.exists(path):
+            shutil.rmtree(path)

@@ -1,0 +1,206 @@
+"""Pod workers: one asyncio task per pod UID serialises that pod's syncs.
+
+`sync(uid)` is level-triggered and safe to run twice: it reads the desired
+pod (informer cache) and the local record, and moves the node towards it:
+build, start, notice exits, restart by policy with back-off, terminate
+gracefully on deletion, tear down, and write the status only when it
+changed.  Kernel work runs in threads through `PodHost`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any, Callable
+
+from apimachinery import kinds, meta
+from apimachinery.client import Client, StatusError
+from nodeagent.podhost import PodHost
+from nodeagent.podrecord import ContainerState, PodRecord
+from nodeagent.status import pod_status, should_restart
+
+log = logging.getLogger("coracle.agent.worker")
+PODS = kinds.lookup("", "v1", "pods")
+EVENTS = kinds.lookup("", "v1", "events")
+Obj = dict[str, Any]
+
+
+class PodWorkers:
+    def __init__(self, host: PodHost, client: Client, desired: Callable[[str], Obj | None]):
+        self.host, self.client, self.desired = host, client, desired
+        self._pending: set[str] = set()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._posted: dict[str, Obj] = {}   # uid -> last status written, to skip no-op writes
+
+    # -- dispatch ----------------------------------------------------------
+    def update(self, uid: str) -> None:
+        self._pending.add(uid)
+        if uid not in self._tasks:
+            self._tasks[uid] = asyncio.get_running_loop().create_task(self._run(uid))
+
+    def update_after(self, uid: str, delay: float) -> None:
+        old = self._timers.pop(uid, None)
+        if old is not None:
+            old.cancel()
+        self._timers[uid] = asyncio.get_running_loop().call_later(max(delay, 0.0), self.update, uid)
+
+    async def _run(self, uid: str) -> None:
+        delay = 0.2
+        try:
+            while uid in self._pending:
+                self._pending.discard(uid)
+                try:
+                    await self.sync(uid)
+                    delay = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # retried with back-off; the pod never blocks others
+                    log.warning("sync of pod %s failed: %s", uid, e, exc_info=log.isEnabledFor(logging.DEBUG))
+                    self.update_after(uid, delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            self._tasks.pop(uid, None)
+
+    async def stop(self) -> None:
+        for t in self._timers.values():
+            t.cancel()
+        for t in list(self._tasks.values()):
+            t.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    # -- the sync ----------------------------------------------------------
+    async def sync(self, uid: str) -> None:
+        host = self.host
+        pod = self.desired(uid)
+        rec = host.records.load(uid)
+        if pod is None:
+            if rec is not None or host.sandbox.exists(uid):
+                await self._teardown(uid, rec, keep_record=False)
+            self._posted.pop(uid, None)
+            return
+        if pod["metadata"].get("deletionTimestamp"):
+            await self._terminate(pod, rec)
+            return
+        if rec is None:
+            md = pod["metadata"]
+            rec = PodRecord(uid=uid, namespace=md.get("namespace", ""), name=md["name"])
+            await asyncio.to_thread(host.records.save, rec)
+        if rec.finished:
+            await self._write_status(pod, rec)
+            return
+        now = time.time()
+        await asyncio.to_thread(host.ensure_sandbox, pod, rec)
+        policy = pod["spec"].get("restartPolicy", "Always")
+        for c in pod["spec"].get("containers") or []:
+            name = c["name"]
+            cr = rec.containers.get(name)
+            if cr is not None and cr.state is ContainerState.RUNNING:
+                if not await asyncio.to_thread(host.check_exit, rec, name):
+                    continue
+                cr = rec.containers[name]
+            if cr is not None and cr.state is ContainerState.EXITED:
+                if not should_restart(policy, cr.exit_code or 0):
+                    continue
+                if cr.backoff_until > now:
+                    self.update_after(uid, cr.backoff_until - now)
+                    continue
+                await asyncio.to_thread(host.prepare_restart, rec, name)
+            warnings = await asyncio.to_thread(host.start_container, pod, rec, c)
+            for w in warnings:
+                await self.event(pod, "Warning", "LimitClamped", w)
+            cr = rec.containers[name]
+            if cr.state is ContainerState.RUNNING:
+                await self.event(pod, "Normal", "Started", f"Started container {name}")
+            elif cr.state is ContainerState.WAITING and cr.reason in ("ErrImagePull", "ImagePullBackOff"):
+                await self.event(pod, "Warning", "Failed", f"Failed to pull image \"{c.get('image')}\": {cr.message}")
+                self.update_after(uid, min(host.backoff_base * 2, 60.0))
+            elif cr.state is ContainerState.WAITING and cr.reason:
+                await self.event(pod, "Warning", "Failed", f"Error: {cr.reason}: {cr.message}")
+                self.update_after(uid, host.backoff_base)
+        status = pod_status(pod, rec, host.host_ip, time.time())
+        if status["phase"] in ("Succeeded", "Failed"):
+            errs = await self._teardown(uid, rec, keep_record=True)
+            if not errs:
+                rec.finished = True
+                await asyncio.to_thread(host.records.save, rec)
+        await self._write_status(pod, rec)
+
+    async def _terminate(self, pod: Obj, rec: PodRecord | None) -> None:
+        """Graceful stop: SIGTERM, wait the grace period, SIGKILL; tear down; then remove the API object."""
+        uid = meta.uid(pod)
+        host = self.host
+        if rec is not None and not rec.finished:
+            running = [n for n, c in rec.containers.items() if c.state is ContainerState.RUNNING]
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            if grace is None:
+                grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+            for n in running:
+                await asyncio.to_thread(host.signal_container, rec, n, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while running and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                running = [n for n in running if not await asyncio.to_thread(host.check_exit, rec, n)]
+            for n in running:
+                await asyncio.to_thread(host.signal_container, rec, n, signal.SIGKILL)
+            end = time.monotonic() + 5
+            while running and time.monotonic() < end:
+                await asyncio.sleep(0.05)
+                running = [n for n in running if not await asyncio.to_thread(host.check_exit, rec, n)]
+        errs = await self._teardown(uid, rec, keep_record=False)
+        if errs:
+            raise RuntimeError("; ".join(errs))
+        assert PODS is not None
+        try:
+            await self.client.delete(PODS, meta.namespace(pod), meta.name(pod), grace_period=0, uid=uid)
+        except StatusError as e:
+            if e.code not in (404, 409):
+                raise
+        self._posted.pop(uid, None)
+
+    async def _teardown(self, uid: str, rec: PodRecord | None, keep_record: bool) -> list[str]:
+        errs = await asyncio.to_thread(self.host.teardown, uid, rec, keep_record)
+        for e in errs:
+            log.warning("teardown of pod %s: %s", uid, e)
+        return errs
+
+    async def _write_status(self, pod: Obj, rec: PodRecord) -> None:
+        assert PODS is not None
+        uid = meta.uid(pod)
+        current = pod.get("status") or {}
+        status = pod_status(pod, rec, self.host.host_ip, time.time(), old=current)
+        if status == current or status == self._posted.get(uid):
+            return
+        body = dict(pod, status=status)
+        for _ in range(5):
+            try:
+                await self.client.update(PODS, meta.namespace(pod), body, subresource="status")
+                self._posted[uid] = status
+                return
+            except StatusError as e:
+                if e.code == 404:
+                    return
+                if e.code != 409:
+                    raise
+                fresh = await self.client.get(PODS, meta.namespace(pod), meta.name(pod))
+                if meta.uid(fresh) != uid:
+                    return
+                status = pod_status(fresh, rec, self.host.host_ip, time.time(), old=fresh.get("status") or {})
+                body = dict(fresh, status=status)
+
+    async def event(self, pod: Obj, etype: str, reason: str, message: str) -> None:
+        assert EVENTS is not None
+        now = meta.now_rfc3339()
+        ns = meta.namespace(pod)
+        ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{meta.name(pod)}.", "namespace": ns},
+              "involvedObject": {"kind": "Pod", "namespace": ns, "name": meta.name(pod), "uid": meta.uid(pod),
+                                 "apiVersion": "v1"},
+              "reason": reason, "message": message, "type": etype,
+              "source": {"component": "kubelet", "host": self.host.node_name},
+              "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+              "reportingComponent": "kubelet", "reportingInstance": self.host.node_name}
+        try:
+            await self.client.create(EVENTS, ns, ev)
+        except (StatusError, OSError) as e:
+            log.debug("event not recorded: %s", e)
