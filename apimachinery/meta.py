@@ -93,7 +93,7 @@ def set_condition(conditions: list[Obj], ctype: str, status: str, reason: str = 
     for c in conditions:
         if c.get("type") == ctype:
             found = True
-            new = {"type": ctype, "status": status}
+            new: Obj = {"type": ctype, "status": status}
             if reason:
                 new["reason"] = reason
             if message:

@@ -12,6 +12,7 @@ re-adopts them from their records.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -114,6 +115,7 @@ class Agent:
         await self.node.register()
         pod_cidr = await self.node.wait_pod_cidr()
         log.info("node %s: pod subnet %s", self.cfg.node_name, pod_cidr)
+        save_node_file(self.cfg, pod_cidr)
         self.host = host = await asyncio.to_thread(make_host, self.cfg, pod_cidr)
         self.workers = PodWorkers(host, self.client, self.desired)
         self.pods.add_handlers(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_delete)
@@ -162,9 +164,26 @@ async def run_agent(cfg: AgentConfig) -> None:
     await Agent(cfg).run(stop)
 
 
-def reset_node(cfg: AgentConfig, pod_cidr: str | None) -> list[str]:
+def _node_file(cfg: AgentConfig) -> str:
+    return os.path.join(cfg.state_dir, "node.json")
+
+
+def save_node_file(cfg: AgentConfig, pod_cidr: str) -> None:
+    """What `node-reset` needs to find the node's bridge and routes with the master down."""
+    os.makedirs(cfg.state_dir, exist_ok=True)
+    with open(_node_file(cfg), "w") as f:
+        json.dump({"node_name": cfg.node_name, "pod_cidr": pod_cidr, "bridge": cfg.bridge}, f)
+
+
+def reset_node(cfg: AgentConfig, pod_cidr: str | None = None) -> list[str]:
     """Remove every pod and node-level object the agent made (for `coracle down` and tests)."""
     errs: list[str] = []
+    if not pod_cidr:
+        try:
+            with open(_node_file(cfg)) as f:
+                pod_cidr = json.load(f).get("pod_cidr")
+        except (OSError, ValueError):
+            pod_cidr = None
     records = RecordStore(cfg.state_dir)
     sandbox = Sandbox(cfg.run_dir)
     runtime = Runc(root=os.path.join(cfg.run_dir, "runc"))
@@ -190,4 +209,6 @@ def reset_node(cfg: AgentConfig, pod_cidr: str | None) -> list[str]:
         sandbox.close(force=True)
     except Exception as e:  # noqa: BLE001
         errs.append(f"sandbox mount: {e}")
+    if not errs and os.path.exists(_node_file(cfg)):
+        os.remove(_node_file(cfg))
     return errs

@@ -61,7 +61,7 @@ def human_bytes(n: int | None) -> str:
     if n is None:
         return "max"
     v = float(n)
-    for unit in ("", "Ki", "Mi", "Gi"):
+    for unit in ("", "Ki", "Mi", "Gi"):  # noqa: B007 - read after the loop
         if v < 1024:
             break
         v /= 1024

@@ -64,10 +64,10 @@ class PodWorkers:
             self._tasks.pop(uid, None)
 
     async def stop(self) -> None:
-        for t in self._timers.values():
-            t.cancel()
-        for t in list(self._tasks.values()):
-            t.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+        for task in list(self._tasks.values()):
+            task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     # -- the sync ----------------------------------------------------------

@@ -31,8 +31,11 @@ class AgentServer:
     def __init__(self, records: RecordStore):
         self.records = records
         self.app = web.Application()
-        self.app.router.add_get("/healthz", lambda _r: web.Response(text="ok"))
+        self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
     def _find(self, ns: str, name: str) -> PodRecord | None:
         found = [r for r in self.records.load_all() if r.namespace == ns and r.name == name]

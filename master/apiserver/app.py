@@ -138,8 +138,7 @@ class APIServer:
                 return self._list(request, t, labels, fields)
             if m == "POST":
                 obj = await self._body(request)
-                created = self.registry.create(t.res, t.namespace, obj, dry_run)
-                return _respond(created, 201)
+                return _respond(self.registry.create(t.res, t.namespace, obj, dry_run), 201)
             if m == "DELETE":
                 return await self._delete_collection(request, t)
             raise errors.method_not_allowed(f"{m} is not supported on a collection")
@@ -167,9 +166,9 @@ class APIServer:
             ctype = request.content_type
             if ctype not in PATCH_TYPES:
                 raise errors.unsupported_media(ctype)
-            obj, created = self.registry.patch(t.res, t.namespace, t.name, ctype, await self._body(request),
-                                               sub, dry_run)
-            return _respond(obj, 201 if created else 200)
+            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, await self._body(request),
+                                                   sub, dry_run)
+            return _respond(patched, 201 if created else 200)
         if m == "DELETE":
             options = await self._body(request, allow_empty=True) or {}
             if "gracePeriodSeconds" in q:

@@ -34,12 +34,12 @@ def resource_of_key(key: str) -> ResourceInfo | None:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    md = obj.get("metadata")
-    rv = md.pop("resourceVersion", None) if md else None
+    md: dict[str, Any] = obj.get("metadata") or {}
+    rv = md.pop("resourceVersion", None)
     try:
         return json.dumps(obj, separators=(",", ":")).encode()
     finally:
-        if rv is not None:
+        if rv is not None and md is obj.get("metadata"):
             md["resourceVersion"] = rv
 
 

@@ -134,7 +134,7 @@ class PodStrategy(Strategy):
         if grace is not None and (not isinstance(grace, int) or grace < 0):
             causes.append(("spec.terminationGracePeriodSeconds", "Invalid value: must be greater than or equal to 0"))
         vols = set()
-        for i, v in enumerate(spec.get("volumes") or []):
+        for v in spec.get("volumes") or []:
             vols.add(v.get("name"))
         for field in ("initContainers", "containers"):
             for i, c in enumerate(spec.get(field) or []):
