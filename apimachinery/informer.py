@@ -98,8 +98,8 @@ class Informer:
         k = meta.key(obj)
         self._rv = meta.resource_version(obj) or self._rv
         if kind == "DELETED":
-            old = self.cache.pop(k, None)
-            self._emit_delete(old if old is not None and not obj.get("spec") else obj)
+            self.cache.pop(k, None)
+            self._emit_delete(obj)
             return
         old = self.cache.get(k)
         self.cache[k] = obj

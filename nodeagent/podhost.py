@@ -12,12 +12,13 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from cgroups import Cgroups, CgroupError
-from nodeagent import oci, podspec, rootfs
-from nodeagent.images import ImageNotFound, ImageStore
+from nodeagent import oci, podspec
+from nodeagent import rootfs as overlay_rootfs
+from nodeagent.images import Image, ImageNotFound, ImageStore
 from nodeagent.network import Network
 from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
 from nodeagent.runc import ContainerRuntime, RuncError
@@ -34,6 +35,18 @@ def _ts(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
 
 
+class RootfsDriver(Protocol):
+    """A container's root filesystem in its container dir (real: nodeagent.rootfs, an overlay mount)."""
+
+    def ensure(self, container_dir: str, image: Image) -> str:
+        """Make (or finish) the rootfs; return its path.  Idempotent."""
+        ...
+
+    def remove(self, container_dir: str) -> None:
+        """Take the rootfs down and delete container_dir.  Idempotent."""
+        ...
+
+
 @dataclass
 class PodHost:
     records: RecordStore
@@ -47,6 +60,7 @@ class PodHost:
     host_ip: str
     backoff_base: float = 10.0
     limits: oci.AgentLimits | None = None
+    rootfs: RootfsDriver = field(default=overlay_rootfs)  # the module is the real driver
 
     def runtime_id(self, uid: str, name: str) -> str:
         return f"{uid}-{name}"
@@ -118,9 +132,9 @@ class PodHost:
             self.records.save(rec)
             return []
         cdir = self.records.container_dir(rec.uid, name)
-        rootfs.remove(cdir)  # a restart gets a fresh writable layer
+        self.rootfs.remove(cdir)  # a restart gets a fresh writable layer
         os.makedirs(cdir, exist_ok=True)
-        root = rootfs.ensure(cdir, image)
+        root = self.rootfs.ensure(cdir, image)
         env = podspec.container_env(pod, spec_c, image.config.get("Env") or [], self.node_name, self.host_ip, rec.ip)
         args = podspec.container_args(spec_c, image.config, env)
         if not args:
@@ -231,7 +245,7 @@ class PodHost:
             attempt(f"runc delete {rid}", self.runtime.delete, rid, True)
         cdirs = os.path.join(self.records.pod_dir(uid), "containers")
         for name in (os.listdir(cdirs) if os.path.isdir(cdirs) else []):
-            attempt(f"rootfs {name}", rootfs.remove, os.path.join(cdirs, name))
+            attempt(f"rootfs {name}", self.rootfs.remove, os.path.join(cdirs, name))
         netns = rec.netns if rec and rec.netns else self.sandbox.paths(uid).net
         attempt("network", self.network.teardown, uid, netns if os.path.exists(netns) else None, True)
         attempt("sandbox", self.sandbox.remove, uid)

@@ -102,7 +102,7 @@ class RecordStore:
                 return PodRecord.from_json(json.load(f))
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None  # a torn or foreign file: treat as no record; orphan cleanup removes the rest
 
     def uids(self) -> list[str]:

@@ -97,13 +97,15 @@ def container_env(pod: Obj, c: Obj, image_env: list[str], node_name: str, host_i
         else:
             declared[e["name"]] = ""
     env.update(declared)
-    env.setdefault("HOSTNAME", pod["metadata"]["name"])
+    env.setdefault("HOSTNAME", (pod.get("spec", {}).get("hostname") or pod["metadata"]["name"])[:63])  # as the UTS name
     return [f"{k}={v}" for k, v in env.items()]
 
 
 def container_args(c: Obj, image_config: Obj, env: list[str]) -> list[str]:
-    """Upstream's rules: command replaces Entrypoint (and drops Cmd); args replace Cmd."""
-    vars_ = dict(item.partition("=")[::2] for item in env)
+    """Upstream's rules: command replaces Entrypoint (and drops Cmd); args replace Cmd.
+    `$(VAR)` expands only variables the container spec declares, not the image's."""
+    declared = {e.get("name") for e in c.get("env") or []}
+    vars_ = {k: v for k, v in (item.partition("=")[::2] for item in env) if k in declared}
     entry = image_config.get("Entrypoint") or []
     cmd = image_config.get("Cmd") or []
     if c.get("command"):

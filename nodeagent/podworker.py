@@ -32,7 +32,9 @@ class PodWorkers:
         self._pending: set[str] = set()
         self._tasks: dict[str, asyncio.Task] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._posted: dict[str, Obj] = {}   # uid -> last status written, to skip no-op writes
+        # uid -> (last status written, resourceVersion of the pod it was written over): while the
+        # informer still shows that resourceVersion it has not seen the write yet
+        self._posted: dict[str, tuple[Obj, str]] = {}
 
     # -- dispatch ----------------------------------------------------------
     def update(self, uid: str) -> None:
@@ -169,14 +171,19 @@ class PodWorkers:
         assert PODS is not None
         uid = meta.uid(pod)
         current = pod.get("status") or {}
-        status = pod_status(pod, rec, self.host.host_ip, time.time(), old=current)
-        if status == current or status == self._posted.get(uid):
+        posted, base_rv = self._posted.get(uid, ({}, ""))
+        # a stale cache (still the resourceVersion we wrote over): keep transition times from what
+        # we wrote and do not write it again; a newer pod whose status someone else changed
+        # gets ours written back
+        stale = bool(posted) and base_rv == meta.resource_version(pod)
+        status = pod_status(pod, rec, self.host.host_ip, time.time(), old=posted if stale else current)
+        if status == current or (stale and status == posted):
             return
         body = dict(pod, status=status)
         for _ in range(5):
             try:
                 await self.client.update(PODS, meta.namespace(pod), body, subresource="status")
-                self._posted[uid] = status
+                self._posted[uid] = (status, meta.resource_version(body))
                 return
             except StatusError as e:
                 if e.code == 404:

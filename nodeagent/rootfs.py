@@ -6,6 +6,7 @@
 
 Images come from nodeagent.images; mounts go through the csrc bindings.  Both
 verbs are idempotent and safe to re-run after a crash half-way through.
+`FakeRootfs` (no mounts) stands in for unit tests of nodeagent.podhost.
 """
 from __future__ import annotations
 
@@ -101,3 +102,21 @@ def remove(container_dir: str) -> None:
         raise OSError(errno.EBUSY, f"mounts left under {container_dir}: {', '.join(busy)}")
     if os.path.lexists(container_dir):
         shutil.rmtree(container_dir)
+
+
+class FakeRootfs:
+    """The same two verbs without mounts, for unit tests and hollow nodes:
+    ensure makes container_dir/rootfs as a plain dir; remove deletes container_dir."""
+
+    def __init__(self) -> None:
+        self.ensured: list[str] = []
+
+    def ensure(self, container_dir: str, image: Image) -> str:
+        target = os.path.join(container_dir, "rootfs")
+        os.makedirs(target, exist_ok=True)
+        self.ensured.append(container_dir)
+        return target
+
+    def remove(self, container_dir: str) -> None:
+        if os.path.lexists(container_dir):
+            shutil.rmtree(container_dir)

@@ -45,7 +45,8 @@ def terminated_state(c: ContainerRecord) -> Obj:
     return t
 
 
-def container_status(spec_c: Obj, c: ContainerRecord | None, now: float) -> Obj:
+def container_status(spec_c: Obj, c: ContainerRecord | None, now: float, policy: str = "Always") -> Obj:
+    """One containerStatus; an exited container shows CrashLoopBackOff only while a restart is pending."""
     out: Obj = {"name": spec_c["name"], "image": spec_c.get("image", ""), "imageID": "",
                 "ready": False, "restartCount": 0, "started": False, "state": {}}
     if c is None:
@@ -64,7 +65,7 @@ def container_status(spec_c: Obj, c: ContainerRecord | None, now: float) -> Obj:
         out["ready"] = True
         out["started"] = True
     elif c.state is ContainerState.EXITED:
-        if c.backoff_until > now:
+        if c.backoff_until > now and should_restart(policy, c.exit_code or 0):
             out["state"] = {"waiting": {"reason": "CrashLoopBackOff",
                                         "message": f"back-off {int(round(c.backoff_until - now))}s restarting failed "
                                                    f"container={c.name} pod={{}}"}}
@@ -87,7 +88,7 @@ def phase(pod: Obj, rec: PodRecord | None) -> str:
         return "Pending"
     states = [rec.containers.get(c["name"]) for c in containers]
     if any(s is None or (s.state is ContainerState.WAITING and s.attempt == 0 and not s.started_at) for s in states):
-        return "Pending" if not any(s and s.state is ContainerState.RUNNING for s in states) else "Running"
+        return "Pending"  # as kubelet: a container that never started keeps the pod Pending
     if any(s.state is ContainerState.RUNNING for s in states):  # type: ignore[union-attr]
         return "Running"
     exited = [s for s in states if s and s.state is ContainerState.EXITED]
@@ -102,7 +103,8 @@ def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: O
     old = old or pod.get("status") or {}
     name = meta.name(pod)
     spec_cs = pod.get("spec", {}).get("containers") or []
-    statuses = [container_status(c, rec.containers.get(c["name"]) if rec else None, now) for c in spec_cs]
+    policy = pod.get("spec", {}).get("restartPolicy", "Always")
+    statuses = [container_status(c, rec.containers.get(c["name"]) if rec else None, now, policy) for c in spec_cs]
     for s in statuses:
         w = s["state"].get("waiting")
         if w and "message" in w:
@@ -111,7 +113,7 @@ def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: O
     unready = [s["name"] for s in statuses if not s["ready"]]
     conds = list(old.get("conditions") or [])
     stamp = _ts(now)
-    sandbox_ready = bool(rec and rec.ip)
+    sandbox_ready = bool(rec and rec.ip and not rec.finished)  # a finished pod's sandbox is torn down
     conds = meta.set_condition(conds, "PodReadyToStartContainers", "True" if sandbox_ready else "False", now=stamp)
     conds = meta.set_condition(conds, "Initialized", "True", now=stamp)
     if ph in ("Succeeded", "Failed"):
