@@ -47,6 +47,10 @@ class CgroupsV1:
         for fs in self.fs.values():
             seen.setdefault(os.path.realpath(fs.root), fs)
         self.hierarchies = list(seen.values())
+        # runc also makes the container's parents in every other mount (cpuset, blkio, devices,
+        # name=systemd, the hybrid cgroup2): remove() and exists() cover those too, or pods leak dirs.
+        others = {os.path.realpath(os.path.join(root, e)): os.path.join(root, e) for e in sorted(entries)}
+        self.others = [CgroupFs(d) for real, d in sorted(others.items()) if real not in seen]
 
     def _ctl(self, ctrl: str) -> CgroupFs:
         try:
@@ -74,7 +78,7 @@ class CgroupsV1:
             self._ctl("pids")
 
     def exists(self, path: str) -> bool:
-        return any(fs.exists(path) for fs in self.hierarchies)
+        return any(fs.exists(path) for fs in (*self.hierarchies, *self.others))
 
     def children(self, path: str) -> list[str]:
         return sorted({c for fs in self.hierarchies for c in fs.children(path)})
@@ -126,7 +130,7 @@ class CgroupsV1:
 
     def remove(self, path: str) -> None:
         clean_path(path)
-        remove_subtrees(self.hierarchies, path, self.pids(path))
+        remove_subtrees([*self.hierarchies, *self.others], path, self.pids(path))
 
     def fs_paths(self, path: str) -> dict[str, str]:
         return {c: fs.dir(path) for c, fs in self.fs.items()}
