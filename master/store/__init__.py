@@ -2,8 +2,8 @@
 semantics (kine's narrow interface), its errors, its events, and the factory.
 
 Neighbours: `master.store.sqlite` is the embedded backend (an append-only
-revision log in SQLite, as k3s's kine); an etcd v3 backend will sit behind the
-same `Store` protocol. Only the API server calls a store; its watch cache
+revision log in SQLite, as k3s's kine); `master.store.etcd` puts the same
+`Store` protocol on etcd v3. Only the API server calls a store; its watch cache
 feeds on `subscribe` and `events_since`. resourceVersion is the revision.
 
 Errors (all carry `.key`, the key or prefix concerned)::
@@ -140,13 +140,21 @@ class Store(Protocol):
 
 
 def open_store(url: str) -> Store:
-    """Open a store by URL: `sqlite:///abs/path.db`, `sqlite://rel/path.db`
-    or `sqlite://:memory:`. Raises ValueError for an unknown scheme."""
+    """Open a store by URL: `sqlite:///abs/path.db`, `sqlite://rel/path.db`,
+    `sqlite://:memory:`, or `etcd://host:port[,host:port...][?prefix=/p]`
+    (etcd v3; every key is stored under the prefix). Raises ValueError for
+    an unknown scheme."""
     if url.startswith("sqlite://"):
         from master.store.sqlite import SQLiteStore
 
         return SQLiteStore(url[len("sqlite://"):] or ":memory:")
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/db or sqlite://:memory:")
+    if url.startswith("etcd://"):
+        from master.store.etcd import EtcdStore, parse_url
+
+        endpoints, prefix = parse_url(url)
+        return EtcdStore(endpoints, prefix)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/db, sqlite://:memory:"
+                     " or etcd://127.0.0.1:2379")
 
 
 __all__ = [
