@@ -3,42 +3,123 @@
 kubectl's `apply -f` and `create -f` send `fieldValidation=Strict` only after
 finding, in the group-version's document, a PATCH operation for the kind that
 carries `x-kubernetes-group-version-kind` and a `fieldValidation` parameter
-(../shared/kubectl-wire.md, 1.6).  Full schemas (for `kubectl explain`) come
-with the API completeness work.
+(../shared/kubectl-wire.md, 1.6).  `kubectl explain` and kubectl's
+strategic-merge-patch builder read `components.schemas` (from `schemas`): the
+kind's schema found by its `x-kubernetes-group-version-kind`, descriptions,
+`$ref`s wrapped in `allOf`, patch merge keys.  Documents are built once per
+group-version and served with an ETag (304 on `If-None-Match`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
 
+from aiohttp import web
+
 from apimachinery import kinds
+from apimachinery.kinds import ResourceInfo
+from master.apiserver import errors, schemas
+
+PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json")
+_STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+_PATCH = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 
 
 def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
+def _param(name: str, desc: str, typ: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": desc, "schema": {"type": typ, "uniqueItems": True}}
+
+
+_WRITE_PARAMS = [
+    _param("dryRun", "When present, indicates that modifications should not be persisted. Valid value: All."),
+    _param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these "
+           "changes."),
+    _param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request "
+           "containing unknown or duplicate fields. Valid values are: Ignore, Warn (the default) and Strict."),
+]
+_FORCE = _param("force", "Force is going to \"force\" Apply requests.", "boolean")
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": schemas.REF + name}
+
+
+def _body(name: str, types: tuple[str, ...] = ("*/*",)) -> dict[str, Any]:
+    return {"content": {t: {"schema": _ref(name)} for t in types}, "required": True}
+
+
+def _ok(name: str, code: str = "200") -> dict[str, Any]:
+    return {code: {"description": "OK", "content": {"application/json": {"schema": _ref(name)}}}}
+
+
+def _operations(r: ResourceInfo) -> dict[str, dict[str, Any]]:
+    """The paths of one kind: item (get, put, patch, delete) and collection (list, post)."""
+    name = schemas.schema_name(r.group, r.version, r.kind)
+    gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+    base = "/" + _gv_path(r.group, r.version) + ("/namespaces/{namespace}" if r.namespaced else "")
+    tag = {"x-kubernetes-group-version-kind": gvk}
+
+    def op(action: str, desc: str, **extra: Any) -> dict[str, Any]:
+        return {"description": desc, "operationId": f"{action}{r.kind}", **extra, **tag,
+                "x-kubernetes-action": action}
+
+    item: dict[str, Any] = {}
+    coll: dict[str, Any] = {}
+    if "get" in r.verbs:
+        item["get"] = op("get", f"read the specified {r.kind}", responses=_ok(name))
+    if "update" in r.verbs:
+        item["put"] = op("put", f"replace the specified {r.kind}", parameters=_WRITE_PARAMS,
+                         requestBody=_body(name), responses=_ok(name) | _ok(name, "201"))
+    if "patch" in r.verbs:
+        item["patch"] = op("patch", f"partially update the specified {r.kind}", parameters=[*_WRITE_PARAMS, _FORCE],
+                           requestBody=_body(_PATCH, PATCH_TYPES), responses=_ok(name) | _ok(name, "201"))
+    if "delete" in r.verbs:
+        item["delete"] = op("delete", f"delete a {r.kind}", responses=_ok(_STATUS))
+    if "list" in r.verbs:
+        lst = schemas.schema_name(r.group, r.version, r.kind + "List")
+        coll["get"] = op("list", f"list or watch objects of kind {r.kind}",
+                         responses=_ok(lst if schemas.has_schema(r.group, r.version, r.kind + "List") else name))
+    if "create" in r.verbs:
+        coll["post"] = op("post", f"create a {r.kind}", parameters=_WRITE_PARAMS, requestBody=_body(name),
+                          responses=_ok(name) | _ok(name, "201"))
+    ns = [{"name": "namespace", "in": "path", "required": True, "schema": {"type": "string", "uniqueItems": True}}]
+    common = ns if r.namespaced else []
+    out = {}
+    if coll:
+        out[f"{base}/{r.plural}"] = {**coll, "parameters": common}
+    if item:
+        named = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "uniqueItems": True}}]
+        out[f"{base}/{r.plural}/{{name}}"] = {**item, "parameters": named + common}
+    return out
+
+
 def document(group: str, version: str) -> dict[str, Any]:
+    return _built(group, version, tuple(kinds.in_group_version(group, version)))[0]
+
+
+@functools.cache
+def _built(group: str, version: str, resources: tuple[ResourceInfo, ...]) -> tuple[dict[str, Any], bytes, str]:
+    """(document, its JSON, its hash), once per distinct set of resources in the group-version."""
     paths: dict[str, Any] = {}
-    params = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-              for n in ("dryRun", "fieldManager", "fieldValidation")]
-    for r in kinds.in_group_version(group, version):
-        gvk = {"group": r.group, "version": r.version, "kind": r.kind}
-        path = "/" + _gv_path(group, version) + ("/namespaces/{namespace}" if r.namespaced else "") + f"/{r.plural}/{{name}}"
-        op = {"parameters": params, "x-kubernetes-group-version-kind": gvk,
-              "x-kubernetes-action": "patch", "responses": {"200": {"description": "OK"}}}
-        paths[path] = {"patch": op, "put": op | {"x-kubernetes-action": "put"},
-                       "get": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "get",
-                               "responses": {"200": {"description": "OK"}}}}
-        collection = path.rsplit("/", 1)[0]
-        paths[collection] = {"post": op | {"x-kubernetes-action": "post"}}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
-            "components": {"schemas": {}}}
-
-
-def _hash(doc: dict[str, Any]) -> str:
-    return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest().upper()
+    roots: dict[str, schemas.Schema] = {}
+    for r in resources:
+        paths.update(_operations(r))
+        for k in (r.kind, r.kind + "List"):
+            if k == r.kind or schemas.has_schema(r.group, r.version, k):
+                roots[schemas.schema_name(r.group, r.version, k)] = schemas.kind_schema(r.group, r.version, k)
+    for extra in (_STATUS, _PATCH):
+        if extra in schemas.definitions():
+            roots[extra] = schemas.definitions()[extra]
+    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+           "components": {"schemas": schemas.closure(roots)}}
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return doc, body, hashlib.sha512(body).hexdigest().upper()
 
 
 def index() -> dict[str, Any]:
@@ -46,5 +127,27 @@ def index() -> dict[str, Any]:
     for group, versions in kinds.groups().items():
         for v in versions:
             p = _gv_path(group, v)
-            out[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={_hash(document(group, v))}"}
+            digest = _built(group, v, tuple(kinds.in_group_version(group, v)))[2]
+            out[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={digest}"}
     return {"paths": out}
+
+
+def respond(path: str, if_none_match: str | None = None) -> web.Response:
+    """Serve `/openapi/v3` or `/openapi/v3/<gv path>`; 404 for a group-version we do not serve."""
+    if path == "/openapi/v3":
+        return web.json_response(index(), dumps=lambda o: json.dumps(o, separators=(",", ":")))
+    gv = path[len("/openapi/v3/"):].split("/")
+    if len(gv) == 2 and gv[0] == "api":
+        group, version = "", gv[1]
+    elif len(gv) == 3 and gv[0] == "apis":
+        group, version = gv[1], gv[2]
+    else:
+        raise errors.path_not_found(path)
+    if version not in kinds.groups().get(group, []):
+        raise errors.path_not_found(path)
+    _doc, body, digest = _built(group, version, tuple(kinds.in_group_version(group, version)))
+    etag = f'"{digest}"'
+    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": "no-cache, private"}
+    if if_none_match and etag in (t.strip() for t in if_none_match.split(",")):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers={**headers, "Content-Type": "application/json"})
