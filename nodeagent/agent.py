@@ -25,7 +25,7 @@ import cgroups
 from apimachinery import kinds, meta
 from apimachinery.client import Client
 from apimachinery.informer import Informer
-from nodeagent import oci
+from nodeagent import oci, podspec
 from nodeagent.images import ImageStore
 from nodeagent.network import BridgeNetwork
 from nodeagent.node import NodeRegistration, runc_version
@@ -38,6 +38,9 @@ from nodeagent.server import AgentServer
 
 log = logging.getLogger("coracle.agent")
 PODS = kinds.lookup("", "v1", "pods")
+# served only once apimachinery.kinds lists them; without them configMapKeyRef/secretKeyRef/envFrom
+# see nothing (CreateContainerConfigError unless optional)
+CONFIG_KINDS = {p: r for p in ("configmaps", "secrets") if (r := kinds.lookup("", "v1", p)) is not None}
 _UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -63,10 +66,13 @@ def make_host(cfg: AgentConfig, pod_cidr: str) -> PodHost:
     network.ensure_node()
     images = ImageStore(os.path.join(cfg.state_dir, "images"))
     images.import_busybox()
+    import psutil
+    capacity = podspec.NodeCapacity(cpu_millicores=(os.cpu_count() or 1) * 1000,
+                                    memory_bytes=psutil.virtual_memory().total)
     return PodHost(records=RecordStore(cfg.state_dir), sandbox=Sandbox(cfg.run_dir), network=network,
                    cgroups=cgroups.detect(), runtime=Runc(root=os.path.join(cfg.run_dir, "runc")), images=images,
                    cgroup_root=cfg.cgroup_root, node_name=cfg.node_name, host_ip=cfg.node_ip,
-                   backoff_base=cfg.backoff_base, limits=oci.AgentLimits.current())
+                   backoff_base=cfg.backoff_base, limits=oci.AgentLimits.current(), node_capacity=capacity)
 
 
 def known_uids(host: PodHost) -> set[str]:
@@ -90,6 +96,7 @@ class Agent:
         self.client = Client(cfg.api_url, user_agent=f"coracle-agent/{cfg.node_name}")
         self.node = NodeRegistration(self.client, cfg.node_name, cfg.node_ip, cfg.port, runc_version())
         self.pods = Informer(self.client, PODS, field_selector=f"spec.nodeName={cfg.node_name}")
+        self.config = {p: Informer(self.client, r) for p, r in CONFIG_KINDS.items()}
         self._by_uid: dict[str, str] = {}
         self.host: PodHost | None = None
         self.workers: PodWorkers | None = None
@@ -98,6 +105,19 @@ class Agent:
         key = self._by_uid.get(uid)
         pod = self.pods.get(key) if key else None
         return pod if pod is not None and meta.uid(pod) == uid else None
+
+    def lookup(self, kind: str, namespace: str, name: str) -> dict | None:
+        inf = self.config.get(kind)
+        return inf.get(f"{namespace}/{name}") if inf is not None else None
+
+    def _on_config(self, obj: dict) -> None:
+        """A configMap or secret changed: re-sync the pods of its namespace still waiting on it."""
+        if self.workers is None:
+            return
+        ns = meta.namespace(obj)
+        for pod in self.pods.list():
+            if meta.namespace(pod) == ns:
+                self.workers.update(meta.uid(pod))
 
     def _on_pod(self, pod: dict) -> None:
         uid = meta.uid(pod)
@@ -117,15 +137,20 @@ class Agent:
         log.info("node %s: pod subnet %s", self.cfg.node_name, pod_cidr)
         save_node_file(self.cfg, pod_cidr)
         self.host = host = await asyncio.to_thread(make_host, self.cfg, pod_cidr)
+        host.lookup = self.lookup
         self.workers = PodWorkers(host, self.client, self.desired)
         self.pods.add_handlers(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_delete)
-        runner = web.AppRunner(AgentServer(host.records).app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(AgentServer(host.records, host.runtime).app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, self.cfg.node_ip, self.cfg.port, reuse_address=True).start()
+        for inf in self.config.values():
+            inf.add_handlers(on_add=self._on_config, on_update=lambda _o, n: self._on_config(n))
         tasks = [asyncio.create_task(self.pods.run()), asyncio.create_task(self.node.heartbeat()),
-                 asyncio.create_task(self._exits())]
+                 asyncio.create_task(self._exits())] + [asyncio.create_task(i.run()) for i in self.config.values()]
         try:
             await self.pods.synced.wait()
+            for inf in self.config.values():
+                await inf.synced.wait()
             for uid in await asyncio.to_thread(known_uids, host):
                 self.workers.update(uid)   # adopts what is desired, tears down the rest
             await self.node.post_status(ready=True)

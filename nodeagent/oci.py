@@ -59,6 +59,8 @@ class ContainerConfig:
     readonly_rootfs: bool = False
     mounts: tuple[dict, ...] = ()  # extra OCI mounts (volumes, /etc/hosts, resolv.conf, hostname)
     netns: str | None = None  # namespace paths to join; None = a new namespace
+    pidns: str | None = None  # shareProcessNamespace: the first container's /proc/<pid>/ns/pid
+    host_namespaces: tuple[str, ...] = ()  # kinds left out entirely, i.e. the host's ("network", "uts")
     ipcns: str | None = None
     utsns: str | None = None
     cgroups_path: str = ""  # e.g. "/coracle/burstable/pod<uid>/<container>"
@@ -94,9 +96,10 @@ class AgentLimits:
 
 
 def _namespaces(c: ContainerConfig) -> list[dict]:
-    ns: list[dict] = [{"type": "pid"}, {"type": "mount"}]
-    for kind, path in (("network", c.netns), ("ipc", c.ipcns), ("uts", c.utsns)):
-        ns.append({"type": kind, "path": path} if path else {"type": kind})
+    ns: list[dict] = [{"type": "mount"}]
+    for kind, path in (("pid", c.pidns), ("network", c.netns), ("ipc", c.ipcns), ("uts", c.utsns)):
+        if kind not in c.host_namespaces:
+            ns.append({"type": kind, "path": path} if path else {"type": kind})
     return ns
 
 
@@ -164,7 +167,7 @@ def build_spec(c: ContainerConfig, limits: AgentLimits | None = None) -> tuple[d
     }
     # runc refuses a hostname without a private UTS namespace; a joined one
     # already carries the pod's hostname (set by the sandbox driver).
-    if c.hostname and c.utsns is None:
+    if c.hostname and c.utsns is None and "uts" not in c.host_namespaces:
         spec["hostname"] = c.hostname
     if c.cgroups_path:
         spec["linux"]["cgroupsPath"] = c.cgroups_path

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cgroups import Cgroups, CgroupError
-from nodeagent import oci, podspec
+from cgroups import Cgroups, CgroupError, Resources
+from nodeagent import oci, podspec, probes
 from nodeagent import rootfs as overlay_rootfs
 from nodeagent.images import Image, ImageNotFound, ImageStore
 from nodeagent.network import Network
@@ -29,6 +29,21 @@ log = logging.getLogger("coracle.agent.pod")
 Obj = dict[str, Any]
 CLUSTER_DNS = "10.96.0.10"
 QOS_PARENTS = ("", "burstable", "besteffort")
+BESTEFFORT_SHARES = 2
+MAX_TERMINATION_MESSAGE = 4096
+# The build and teardown steps a crash can be injected after (CORACLE_CRASH_AT=<step>), for the
+# restart-safety tests: the agent dies with os._exit(137) right after that step, as a SIGKILL would.
+BUILD_STEPS = ("namespaces", "network", "cgroup", "etc", "rootfs", "bundle", "runc-create", "runc-start")
+TEARDOWN_STEPS = ("td-runc", "td-rootfs", "td-network", "td-sandbox", "td-cgroup")
+CRASH_AT = os.environ.get("CORACLE_CRASH_AT", "")
+
+
+def crash_point(step: str) -> None:
+    """Die here, without any cleanup, when CORACLE_CRASH_AT names this step (read once, at start)."""
+    if CRASH_AT and CRASH_AT == step:
+        log.warning("CORACLE_CRASH_AT=%s: exiting at once", step)
+        logging.shutdown()
+        os._exit(137)
 
 
 def _ts(t: float | None = None) -> str:
@@ -61,6 +76,18 @@ class PodHost:
     backoff_base: float = 10.0
     limits: oci.AgentLimits | None = None
     rootfs: RootfsDriver = field(default=overlay_rootfs)  # the module is the real driver
+    lookup: podspec.Lookup | None = None  # configmaps/secrets from the agent's informers, when served
+    node_capacity: podspec.NodeCapacity = field(default_factory=podspec.NodeCapacity)
+    exec_fn: probes.ExecFn | None = None  # exec probes and hooks; default: `runc exec` under the runtime's root
+
+    async def exec_in(self, rid: str, argv: list[str], timeout: float) -> int:
+        """Run argv in a running container (probes, hooks); its exit code."""
+        if self.exec_fn is not None:
+            return await self.exec_fn(rid, argv, timeout)
+        root = getattr(self.runtime, "root", None)
+        if root is None:
+            return 1
+        return await probes.runc_exec(root, rid, argv, timeout, getattr(self.runtime, "binary", "runc"))
 
     def runtime_id(self, uid: str, name: str) -> str:
         return f"{uid}-{name}"
@@ -70,29 +97,45 @@ class PodHost:
         """Namespaces, network, pod cgroup and the pod's /etc files.  Idempotent."""
         md = pod["metadata"]
         hostname = (pod["spec"].get("hostname") or md["name"])[:63]
+        host_net = bool(pod["spec"].get("hostNetwork"))
         if not rec.cgroup:
             rec.cgroup = podspec.pod_cgroup(self.cgroup_root, pod)
             self.records.save(rec)
         paths = self.sandbox.ensure(rec.uid, hostname)
-        net = self.network.setup(rec.uid, paths.net)
+        crash_point("namespaces")
+        if host_net:  # no veth, no IP: the pod uses the node's network and UTS namespaces
+            ip, veth_name = self.host_ip, ""
+            hostname = os.uname().nodename
+        else:
+            net = self.network.setup(rec.uid, paths.net)
+            ip, veth_name = net.ip, net.host_veth
+        crash_point("network")
+        self._ensure_qos_parents()
         self.cgroups.ensure(rec.cgroup, podspec.pod_resources(pod))
+        crash_point("cgroup")
         etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
         os.makedirs(etc, exist_ok=True)
-        self._write(os.path.join(etc, "hosts"),
-                    f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{net.ip}\t{hostname}\n")
+        self._write(os.path.join(etc, "hosts"), podspec.hosts_file(pod, ip))
         self._write(os.path.join(etc, "hostname"), hostname + "\n")
         ns = md.get("namespace", "default")
         self._write(os.path.join(etc, "resolv.conf"),
                     f"nameserver {CLUSTER_DNS}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\n"
                     "options ndots:5\n")
-        changed = (rec.ip, rec.host_veth, rec.netns) != (net.ip, net.host_veth, paths.net)
-        rec.ip, rec.host_veth = net.ip, net.host_veth
+        changed = (rec.ip, rec.host_veth, rec.netns) != (ip, veth_name, paths.net)
+        rec.ip, rec.host_veth = ip, veth_name
         rec.netns, rec.ipcns, rec.utsns = paths.net, paths.ipc, paths.uts
         if not rec.started_at:
             rec.started_at = _ts()
             changed = True
         if changed:
             self.records.save(rec)
+        crash_point("etc")
+
+    def _ensure_qos_parents(self) -> None:
+        """As kubelet: the QoS parents under the root; BestEffort pods share the smallest CPU weight."""
+        self.cgroups.ensure(self.cgroup_root)
+        self.cgroups.ensure(f"{self.cgroup_root}/burstable")
+        self.cgroups.ensure(f"{self.cgroup_root}/besteffort", Resources(cpu_shares=BESTEFFORT_SHARES))
 
     @staticmethod
     def _write(path: str, text: str) -> None:
@@ -131,28 +174,44 @@ class PodHost:
             cr.image = spec_c.get("image", "")
             self.records.save(rec)
             return []
-        cdir = self.records.container_dir(rec.uid, name)
-        self.rootfs.remove(cdir)  # a restart gets a fresh writable layer
-        os.makedirs(cdir, exist_ok=True)
-        root = self.rootfs.ensure(cdir, image)
-        env = podspec.container_env(pod, spec_c, image.config.get("Env") or [], self.node_name, self.host_ip, rec.ip)
+        try:
+            env = podspec.container_env(pod, spec_c, image.config.get("Env") or [], self.node_name, self.host_ip,
+                                        rec.ip, self.lookup, self.node_capacity)
+        except (podspec.ConfigError, ValueError) as e:
+            cr.reason, cr.message, cr.image = "CreateContainerConfigError", str(e), spec_c.get("image", "")
+            self.records.save(rec)
+            return []
         args = podspec.container_args(spec_c, image.config, env)
         if not args:
             cr.reason, cr.message = "CreateContainerError", "no command specified"
             self.records.save(rec)
             return []
+        cdir = self.records.container_dir(rec.uid, name)
+        self.rootfs.remove(cdir)  # a restart gets a fresh writable layer
+        os.makedirs(cdir, exist_ok=True)
+        root = self.rootfs.ensure(cdir, image)
+        crash_point("rootfs")
         limits = podspec.container_limits(spec_c)
         etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
         mounts = tuple({"destination": f"/etc/{f}", "type": "bind", "source": os.path.join(etc, f),
                         "options": ["rbind", "rprivate", "rw"]} for f in ("hosts", "hostname", "resolv.conf"))
+        # as kubelet: the termination message file is a host file bind-mounted at terminationMessagePath
+        term = os.path.join(cdir, "termination-log")
+        with open(term, "w"):
+            pass
+        mounts += ({"destination": spec_c.get("terminationMessagePath") or "/dev/termination-log", "type": "bind",
+                    "source": term, "options": ["rbind", "rprivate", "rw"]},)
+        host_ns: tuple[str, ...] = ("network", "uts") if pod["spec"].get("hostNetwork") else ()
         cfg = oci.ContainerConfig(
             args=args, env=env, cwd=spec_c.get("workingDir") or image.config.get("WorkingDir") or "/",
             rootfs=root, mounts=mounts, netns=rec.netns, ipcns=rec.ipcns, utsns=rec.utsns,
+            pidns=self._shared_pidns(pod, rec, name), host_namespaces=host_ns,
             cgroups_path=f"/{rec.cgroup}/{name}", cpu_shares=limits.cpu_shares, cpu_quota_us=limits.cpu_quota_us,
             cpu_period_us=podspec.CPU_PERIOD_US, memory_limit_bytes=limits.memory_limit_bytes)
         spec, warnings = oci.build_spec(cfg, self.limits)
         from nodeagent.runc import write_bundle
         write_bundle(cdir, spec)
+        crash_point("bundle")
         log_path = self.records.log_path(rec.uid, name, cr.attempt)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         cr.runtime_id, cr.image, cr.image_id = rid, spec_c.get("image", ""), f"sha256:{image.id}"
@@ -161,7 +220,9 @@ class PodHost:
         try:
             pid = self.runtime.create(rid, cdir, log_path=log_path, exit_file=os.path.join(cdir, "exit"),
                                       pid_file=os.path.join(cdir, "pid"))
+            crash_point("runc-create")
             self.runtime.start(rid)
+            crash_point("runc-start")
         except RuncError as e:
             self.runtime.delete(rid, force=True)
             cr.reason, cr.message = "RunContainerError", str(e)
@@ -169,6 +230,39 @@ class PodHost:
             return warnings
         self._mark_running(rec, cr, pid)
         return warnings
+
+    def _shared_pidns(self, pod: Obj, rec: PodRecord, name: str) -> str | None:
+        """shareProcessNamespace: join the PID namespace of the first running app container (no pause
+        process here); the first one to start makes it."""
+        if not pod["spec"].get("shareProcessNamespace"):
+            return None
+        for c in pod["spec"].get("containers") or []:
+            cr = rec.containers.get(c["name"])
+            if c["name"] != name and cr is not None and cr.state is ContainerState.RUNNING and cr.pid:
+                path = f"/proc/{cr.pid}/ns/pid"
+                if os.path.exists(path):
+                    return path
+        return None
+
+    def termination_message(self, rec: PodRecord, name: str, spec_c: Obj | None) -> str:
+        """The container's termination message (at most 4 KiB), or with FallbackToLogsOnError and an error
+        exit, the tail of its log."""
+        cr = rec.containers[name]
+        try:
+            with open(os.path.join(self.records.container_dir(rec.uid, name), "termination-log"),
+                      errors="replace") as f:
+                msg = f.read(MAX_TERMINATION_MESSAGE)
+        except OSError:
+            msg = ""
+        if not msg and cr.exit_code and (spec_c or {}).get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            try:
+                with open(self.records.log_path(rec.uid, name, cr.attempt), "rb") as lf:
+                    lf.seek(0, os.SEEK_END)
+                    lf.seek(max(0, lf.tell() - 2048))
+                    msg = b"\n".join(lf.read().splitlines()[-80:]).decode(errors="replace")
+            except OSError:
+                msg = ""
+        return msg
 
     def _mark_running(self, rec: PodRecord, cr: ContainerRecord, pid: int) -> None:
         if cr.state is ContainerState.RUNNING and cr.pid == pid:
@@ -178,7 +272,7 @@ class PodHost:
         cr.exit_code, cr.finished_at = None, ""
         self.records.save(rec)
 
-    def check_exit(self, rec: PodRecord, name: str) -> bool:
+    def check_exit(self, rec: PodRecord, name: str, spec_c: Obj | None = None) -> bool:
         """Record a running container's exit if the shim wrote one. Returns True when it exited."""
         cr = rec.containers.get(name)
         if cr is None or cr.state is not ContainerState.RUNNING:
@@ -203,6 +297,7 @@ class PodHost:
         cr.transition(ContainerState.EXITED)
         cr.exit_code, cr.finished_at = code, _ts(finished)
         cr.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        cr.message = self.termination_message(rec, name, spec_c)
         cr.backoff_step = next_backoff_step(cr.backoff_step, finished - started)
         cr.backoff_until = finished + backoff_delay(cr.backoff_step - 1, self.backoff_base)
         self.records.save(rec)
@@ -237,22 +332,32 @@ class PodHost:
                 errs.append(f"{what}: {e}")
 
         ids = {c.runtime_id for c in (rec.containers.values() if rec else []) if c.runtime_id}
-        try:
-            ids |= {c.get("id", "") for c in self.runtime.list() if c.get("id", "").startswith(uid + "-")}
-        except RuncError as e:
-            errs.append(f"runc list: {e}")
+        for _ in range(3):
+            # `runc list` fails when another container's state dir vanishes under it (a concurrent
+            # delete); that is a race, not a leak: try again, and fall back to the record's ids.
+            try:
+                ids |= {c.get("id", "") for c in self.runtime.list() if c.get("id", "").startswith(uid + "-")}
+                break
+            except RuncError as e:
+                log.debug("runc list (retrying): %s", e)
+                time.sleep(0.02)
         for rid in sorted(ids):
             attempt(f"runc delete {rid}", self.runtime.delete, rid, True)
+        crash_point("td-runc")
         cdirs = os.path.join(self.records.pod_dir(uid), "containers")
         for name in (os.listdir(cdirs) if os.path.isdir(cdirs) else []):
             attempt(f"rootfs {name}", self.rootfs.remove, os.path.join(cdirs, name))
+        crash_point("td-rootfs")
         netns = rec.netns if rec and rec.netns else self.sandbox.paths(uid).net
         attempt("network", self.network.teardown, uid, netns if os.path.exists(netns) else None, True)
+        crash_point("td-network")
         attempt("sandbox", self.sandbox.remove, uid)
+        crash_point("td-sandbox")
         cgroups = [rec.cgroup] if rec and rec.cgroup else []
         cgroups += [f"{self.cgroup_root}/{p}/pod{uid}".replace("//", "/") for p in QOS_PARENTS]
         for path in dict.fromkeys(cgroups):
             attempt(f"cgroup {path}", self._remove_cgroup, path)
+        crash_point("td-cgroup")
         if keep_record:
             if os.path.isdir(cdirs):
                 attempt("container dirs", shutil.rmtree, cdirs)

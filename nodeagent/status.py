@@ -4,10 +4,12 @@ record, and the restart decision with back-off.  No I/O: unit-tested alone.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Mapping
 
 from apimachinery import meta
+from nodeagent.podspec import qos_class
 from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord
+from nodeagent.probes import ProbeView
 
 Obj = dict[str, Any]
 BACKOFF_CAP = 300.0
@@ -20,6 +22,29 @@ def _ts(ns: int | float) -> str:
 
 def should_restart(policy: str, exit_code: int) -> bool:
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def init_policy(policy: str) -> str:
+    """Init containers are retried on failure unless the pod's policy is Never."""
+    return "Never" if policy == "Never" else "OnFailure"
+
+
+def init_done(c: ContainerRecord | None) -> bool:
+    return c is not None and c.state is ContainerState.EXITED and c.exit_code == 0
+
+
+def init_failed(pod: Obj, rec: PodRecord | None) -> bool:
+    """An init container failed for good (restartPolicy Never): the pod is Failed."""
+    if pod.get("spec", {}).get("restartPolicy", "Always") != "Never" or rec is None:
+        return False
+    return any((s := rec.containers.get(c["name"])) is not None and s.state is ContainerState.EXITED
+               and s.exit_code != 0 for c in pod["spec"].get("initContainers") or [])
+
+
+def pending_inits(pod: Obj, rec: PodRecord | None) -> list[str]:
+    """Names of init containers that have not completed, in order."""
+    return [c["name"] for c in pod.get("spec", {}).get("initContainers") or []
+            if not init_done(rec.containers.get(c["name"]) if rec else None)]
 
 
 def backoff_delay(step: int, base: float) -> float:
@@ -45,12 +70,15 @@ def terminated_state(c: ContainerRecord) -> Obj:
     return t
 
 
-def container_status(spec_c: Obj, c: ContainerRecord | None, now: float, policy: str = "Always") -> Obj:
-    """One containerStatus; an exited container shows CrashLoopBackOff only while a restart is pending."""
+def container_status(spec_c: Obj, c: ContainerRecord | None, now: float, policy: str = "Always",
+                     view: ProbeView | None = None, init: bool = False, waiting: str = "ContainerCreating") -> Obj:
+    """One containerStatus; an exited container shows CrashLoopBackOff only while a restart is pending.
+    `view` is what the probes say of a running container; an init container is ready once it completed."""
+    view = view or ProbeView()
     out: Obj = {"name": spec_c["name"], "image": spec_c.get("image", ""), "imageID": "",
                 "ready": False, "restartCount": 0, "started": False, "state": {}}
     if c is None:
-        out["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        out["state"] = {"waiting": {"reason": waiting}}
         return out
     out["restartCount"] = c.attempt
     out["imageID"] = c.image_id
@@ -62,9 +90,10 @@ def container_status(spec_c: Obj, c: ContainerRecord | None, now: float, policy:
         out["lastState"] = {}
     if c.state is ContainerState.RUNNING:
         out["state"] = {"running": {"startedAt": c.started_at}}
-        out["ready"] = True
-        out["started"] = True
+        out["ready"] = view.ready and not init
+        out["started"] = view.started
     elif c.state is ContainerState.EXITED:
+        out["ready"] = init and c.exit_code == 0
         if c.backoff_until > now and should_restart(policy, c.exit_code or 0):
             out["state"] = {"waiting": {"reason": "CrashLoopBackOff",
                                         "message": f"back-off {int(round(c.backoff_until - now))}s restarting failed "
@@ -84,7 +113,9 @@ def phase(pod: Obj, rec: PodRecord | None) -> str:
     spec = pod.get("spec", {})
     policy = spec.get("restartPolicy", "Always")
     containers = spec.get("containers") or []
-    if rec is None or not rec.containers:
+    if init_failed(pod, rec):
+        return "Failed"
+    if rec is None or not rec.containers or pending_inits(pod, rec):
         return "Pending"
     states = [rec.containers.get(c["name"]) for c in containers]
     if any(s is None or (s.state is ContainerState.WAITING and s.attempt == 0 and not s.started_at) for s in states):
@@ -98,14 +129,24 @@ def phase(pod: Obj, rec: PodRecord | None) -> str:
     return "Running"
 
 
-def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: Obj | None = None) -> Obj:
-    """The full status the agent writes; transition times kept from the old status when unchanged."""
+def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: Obj | None = None,
+               probes: Mapping[str, ProbeView] | None = None) -> Obj:
+    """The full status the agent writes; transition times kept from the old status when unchanged.
+    `probes` maps a running container's name to what its probes say (absent: no probes, ready)."""
     old = old or pod.get("status") or {}
+    probes = probes or {}
     name = meta.name(pod)
     spec_cs = pod.get("spec", {}).get("containers") or []
+    inits = pod.get("spec", {}).get("initContainers") or []
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
-    statuses = [container_status(c, rec.containers.get(c["name"]) if rec else None, now, policy) for c in spec_cs]
-    for s in statuses:
+    pending = pending_inits(pod, rec)
+    waiting = "PodInitializing" if pending else "ContainerCreating"
+    statuses = [container_status(c, rec.containers.get(c["name"]) if rec else None, now, policy,
+                                 probes.get(c["name"]), waiting=waiting) for c in spec_cs]
+    init_statuses = [container_status(c, rec.containers.get(c["name"]) if rec else None, now, init_policy(policy),
+                                      init=True, waiting="PodInitializing" if i else "ContainerCreating")
+                     for i, c in enumerate(inits)]
+    for s in statuses + init_statuses:
         w = s["state"].get("waiting")
         if w and "message" in w:
             w["message"] = w["message"].replace("pod={}", f"pod={name}_{meta.namespace(pod)}({meta.uid(pod)})")
@@ -115,7 +156,11 @@ def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: O
     stamp = _ts(now)
     sandbox_ready = bool(rec and rec.ip and not rec.finished)  # a finished pod's sandbox is torn down
     conds = meta.set_condition(conds, "PodReadyToStartContainers", "True" if sandbox_ready else "False", now=stamp)
-    conds = meta.set_condition(conds, "Initialized", "True", now=stamp)
+    if pending:
+        conds = meta.set_condition(conds, "Initialized", "False", "ContainersNotInitialized",
+                                   f"containers with incomplete status: [{' '.join(pending)}]", now=stamp)
+    else:
+        conds = meta.set_condition(conds, "Initialized", "True", now=stamp)
     if ph in ("Succeeded", "Failed"):
         ready_reason = "PodCompleted"
     else:
@@ -127,8 +172,10 @@ def pod_status(pod: Obj, rec: PodRecord | None, host_ip: str, now: float, old: O
     order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3, "PodScheduled": 4}
     conds.sort(key=lambda c: order.get(c["type"], 9))
     status: Obj = {"phase": ph, "conditions": conds, "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-                   "containerStatuses": statuses, "qosClass": old.get("qosClass") or pod.get("status", {}).get("qosClass", "BestEffort"),
+                   "containerStatuses": statuses, "qosClass": old.get("qosClass") or qos_class(pod),
                    "startTime": (rec.started_at if rec and rec.started_at else old.get("startTime"))}
+    if inits:
+        status["initContainerStatuses"] = init_statuses
     if rec and rec.ip:
         status["podIP"] = rec.ip
         status["podIPs"] = [{"ip": rec.ip}]

@@ -58,12 +58,13 @@ class E2ECluster:
     seen_veths: set[str] = field(default_factory=set)
 
     @classmethod
-    def make(cls, tmp: Path) -> E2ECluster:
+    def make(cls, tmp: Path, node_name: str = "crt-e2e", bridge_prefix: str = "crt-br",
+             cluster_cidr: str = CLUSTER_CIDR, service_cidr: str = SERVICE_CIDR) -> E2ECluster:
         tag = secrets.token_hex(2)
         c = LocalCluster(data_dir=str(tmp / "data"), log_dir=str(tmp / "log"), run_dir=str(tmp / "run"),
                          kubeconfig=str(tmp / "kubeconfig"), api_port=free_port(), agent_port=free_port(),
-                         node_name="crt-e2e", cgroup_root=f"coracle-t-{tag}", bridge=f"crt-br{tag}",
-                         cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR, backoff_base=1.0)
+                         node_name=node_name, cgroup_root=f"coracle-t-{tag}", bridge=f"{bridge_prefix}{tag}",
+                         cluster_cidr=cluster_cidr, service_cidr=service_cidr, backoff_base=1.0)
         return cls(tmp, c)
 
     # -- driving -----------------------------------------------------------
@@ -120,7 +121,8 @@ class E2ECluster:
         names = {m.group(1) for m in re.finditer(r"^\d+: ([^:@]+)[@:]", links, re.M)}
         left += [f"link {n}" for n in sorted(names & ({c.bridge} | self.seen_veths))]
         routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
-        left += [f"route {r}" for r in routes.splitlines() if re.search(r"\b10\.(246|98)\.", r)]
+        prefixes = "|".join(re.escape(".".join(cidr.split(".")[:2]) + ".") for cidr in (c.cluster_cidr, c.service_cidr))
+        left += [f"route {r}" for r in routes.splitlines() if re.search(rf"\b({prefixes})", r)]
         with open("/proc/self/mountinfo") as f:
             left += [f"mount {ln.split()[4]}" for ln in f if ln.split()[4].startswith(tmp)]
         for ctrl in os.listdir("/sys/fs/cgroup"):

@@ -134,3 +134,53 @@ def test_hostname_env_follows_spec_hostname_and_can_be_overridden():
     assert env_map(podspec.container_env(p, {"name": "c"}, [], "n", "h", "i"))["HOSTNAME"] == "db-0"
     c = {"name": "c", "env": [{"name": "HOSTNAME", "value": "mine"}]}
     assert env_map(podspec.container_env(p, c, [], "n", "h", "i"))["HOSTNAME"] == "mine"
+
+
+@pytest.mark.parametrize("containers,qos", [
+    ([{"name": "c"}], "BestEffort"),
+    ([{"name": "c", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}], "Guaranteed"),
+    ([{"name": "c", "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}}], "Burstable"),
+    ([{"name": "c", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {"name": "d"}], "Burstable"),
+])
+def test_qos_class_computed_when_status_has_none(containers, qos):
+    assert podspec.qos_class(pod(None, containers)) == qos
+
+
+def test_init_container_raises_pod_limits():
+    p = pod(containers=[res({"cpu": "100m"}, {"cpu": "200m", "memory": "64Mi"})])
+    p["spec"]["initContainers"] = [res({"cpu": "1"}, {"cpu": "1", "memory": "128Mi"})]
+    r = podspec.pod_resources(p)
+    assert r.cpu_shares == 1024 and r.cpu_quota_us == 100_000 and r.memory_limit_bytes == 128 << 20
+    assert r.pids_limit == podspec.DEFAULT_PIDS_LIMIT
+
+
+def test_resource_field_ref():
+    c = res({"cpu": "250m", "memory": "32Mi"}, {"cpu": "1500m", "memory": "64Mi"})
+    node = podspec.NodeCapacity(cpu_millicores=2000, memory_bytes=1 << 30)
+    f = lambda r, d=None: podspec.resource_field(c, {"resource": r, **({"divisor": d} if d else {})}, node)
+    assert f("limits.cpu") == "2" and f("requests.cpu") == "1" and f("requests.cpu", "1m") == "250"
+    assert f("limits.memory", "1Mi") == "64" and f("requests.memory") == str(32 << 20)
+    assert podspec.resource_field({"name": "x"}, {"resource": "limits.memory"}, node) == str(1 << 30)
+
+
+def test_env_from_and_key_refs_with_prefix_and_secret_decoding():
+    objs = {("configmaps", "prod", "cm"): {"data": {"A": "1", "B": "2"}},
+            ("secrets", "prod", "s"): {"data": {"PW": "aHVudGVyMg=="}}}
+    c = {"name": "c", "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "X_"}, {"secretRef": {"name": "s"}}],
+         "env": [{"name": "B2", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "B"}}},
+                 {"name": "U", "value": "$(X_A)-$(PW)"}]}
+    env = podspec.container_env(pod(), c, [], "n", "h", "p", lambda k, ns, n: objs.get((k, ns, n)))
+    assert {"X_A=1", "X_B=2", "PW=hunter2", "B2=2", "U=1-hunter2"} <= set(env)
+    with pytest.raises(podspec.ConfigError):
+        podspec.container_env(pod(), {"name": "c", "envFrom": [{"secretRef": {"name": "gone"}}]}, [], "n", "h", "p",
+                              lambda k, ns, n: None)
+    env = podspec.container_env(pod(), {"name": "c", "envFrom": [{"secretRef": {"name": "gone", "optional": True}}]},
+                                [], "n", "h", "p", None)
+    assert env == ["HOSTNAME=web"]
+
+
+def test_hosts_file_with_subdomain():
+    p = pod()
+    p["spec"].update(hostname="db-0", subdomain="db")
+    text = podspec.hosts_file(p, "10.244.0.9")
+    assert "10.244.0.9\tdb-0.db.prod.svc.cluster.local\tdb-0\n" in text and text.startswith("127.0.0.1\tlocalhost")

@@ -276,6 +276,8 @@ def test_always_restarts_with_backoff(tmp_path):
         while w.count("create") < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)        # the worker's own timer re-syncs
         t1 = time.time()
+        while w.last_status()["containerStatuses"][0]["restartCount"] < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)        # that sync goes on to write the status
         await w.workers.stop()
         return t1 - t0
     waited = run(go())
@@ -358,3 +360,213 @@ def test_crash_between_create_and_start_is_finished_once(world):
     assert world.last_status()["phase"] == "Running"
     run(sync(world))
     assert world.count("create") == 1 and world.count("start") == 1
+
+
+# -- init containers, probes, hooks, termination message, env sources, hostNetwork --------------
+
+def _rid(w: World, name: str) -> str:
+    return w.host.runtime_id(UID, name)
+
+
+def _with_inits(w: World, policy: str = "Always", **spec) -> Obj:
+    inits = [{"name": "init1", "image": "busybox", "command": ["true"]},
+             {"name": "init2", "image": "busybox", "command": ["true"]}]
+    return w.add_pod(policy, initContainers=inits, **spec)
+
+
+def test_init_containers_run_in_order_before_app_containers(world):
+    _with_inits(world)
+
+    async def go():
+        await world.workers.sync(UID)
+        started = [id for v, id in world.runtime.calls if v == "start"]
+        st1 = copy.deepcopy(world.last_status())
+        world.runtime.simulate_exit(_rid(world, "init1"), 0)
+        await world.workers.sync(UID)
+        started2 = [id for v, id in world.runtime.calls if v == "start"]
+        world.runtime.simulate_exit(_rid(world, "init2"), 0)
+        await world.workers.sync(UID)
+        await world.workers.stop()
+        return started, st1, started2
+    started, st1, started2 = run(go())
+    assert started == [_rid(world, "init1")]
+    assert started2 == [_rid(world, "init1"), _rid(world, "init2")]
+    assert st1["phase"] == "Pending"
+    init = {c["type"]: c for c in st1["conditions"]}["Initialized"]
+    assert init["status"] == "False" and "init1 init2" in init["message"]
+    assert "running" in st1["initContainerStatuses"][0]["state"]
+    assert st1["initContainerStatuses"][1]["state"]["waiting"]["reason"] == "PodInitializing"
+    assert st1["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    st = world.last_status()
+    assert st["phase"] == "Running" and world.count("start") == 1
+    assert {c["type"]: c["status"] for c in st["conditions"]}["Initialized"] == "True"
+    assert all(s["ready"] and s["state"]["terminated"]["reason"] == "Completed" for s in st["initContainerStatuses"])
+
+
+def test_failed_init_container_never_fails_the_pod(world):
+    _with_inits(world, "Never")
+
+    async def go():
+        await world.workers.sync(UID)
+        world.runtime.simulate_exit(_rid(world, "init1"), 3)
+        await world.workers.sync(UID)
+        await world.workers.stop()
+    run(go())
+    st = world.last_status()
+    assert st["phase"] == "Failed"
+    assert st["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    assert world.count("create") == 0 and _rid(world, "init2") not in {i for _, i in world.runtime.calls}
+    world.assert_all_gone()
+
+
+def test_failed_init_container_is_retried_under_always(tmp_path):
+    w = World(tmp_path, backoff_base=0.05)
+    _with_inits(w, "Always")
+
+    async def go():
+        await w.workers.sync(UID)
+        w.runtime.simulate_exit(_rid(w, "init1"), 1)
+        await w.workers.sync(UID)
+        await w.workers.stop()
+    run(go())
+    st = w.last_status()
+    assert st["phase"] == "Pending"
+    assert st["initContainerStatuses"][0]["restartCount"] == 1
+    assert w.runtime.calls.count(("create", _rid(w, "init1"))) == 2 and w.count("create") == 0
+
+
+def _exec_world(tmp_path, results: dict[str, int]) -> World:
+    w = World(tmp_path, backoff_base=0.05)
+    w.execs: list[tuple[str, list[str]]] = []  # type: ignore[attr-defined]
+
+    async def ex(rid, argv, timeout):
+        w.execs.append((rid, argv))  # type: ignore[attr-defined]
+        return results.get(argv[0], 0)
+    w.host.exec_fn = ex
+    return w
+
+
+async def _until(cond, timeout: float = 3.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def test_readiness_probe_drives_ready_condition(tmp_path):
+    results = {"ready": 1}
+    w = _exec_world(tmp_path, results)
+    probe = {"exec": {"command": ["ready"]}, "periodSeconds": 0.05}
+    w.add_pod(containers=[{"name": "main", "image": "busybox", "command": ["sleep", "1"], "readinessProbe": probe}])
+
+    def ready() -> str:
+        return {c["type"]: c["status"] for c in w.last_status()["conditions"]}["Ready"]
+
+    async def go():
+        await w.workers.sync(UID)
+        assert ready() == "False" and not w.last_status()["containerStatuses"][0]["ready"]
+        results["ready"] = 0
+        await _until(lambda: ready() == "True")      # the prober's change re-syncs the pod
+        assert w.last_status()["containerStatuses"][0]["ready"]
+        results["ready"] = 1
+        await _until(lambda: ready() == "False")
+        await w.workers.stop()
+    run(go())
+    assert w.count("create") == 1 and w.runtime.signals == []
+
+
+def test_liveness_failure_restarts_the_container(tmp_path):
+    w = _exec_world(tmp_path, {"live": 1})
+    probe = {"exec": {"command": ["live"]}, "periodSeconds": 0.05, "failureThreshold": 2}
+    w.add_pod(containers=[{"name": "main", "image": "busybox", "command": ["sleep", "1"], "livenessProbe": probe}])
+
+    async def go():
+        await w.workers.sync(UID)
+        await _until(lambda: w.last_status()["containerStatuses"][0]["restartCount"] >= 1)
+        await w.workers.stop()
+    run(go())
+    assert (w.rid, signal.SIGTERM) in w.runtime.signals
+    cs = w.last_status()["containerStatuses"][0]
+    assert cs["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGTERM
+    assert any(e["reason"] == "Killing" and "liveness" in e["message"] for e in w.client.events)
+
+
+def test_prestop_hook_runs_before_sigterm_and_poststart_after_start(tmp_path):
+    w = _exec_world(tmp_path, {})
+    life = {"preStop": {"exec": {"command": ["bye"]}}, "postStart": {"exec": {"command": ["hi"]}}}
+    w.add_pod(containers=[{"name": "main", "image": "busybox", "command": ["sleep", "1"], "lifecycle": life}])
+    order: list[str] = []
+    real_kill = w.runtime.kill
+
+    def kill(id, sig, all=False):
+        order.append(f"kill{int(sig)}")
+        real_kill(id, sig, all)
+    w.runtime.kill = kill  # type: ignore[method-assign]
+
+    async def ex(rid, argv, timeout):
+        order.append(argv[0])
+        return 0
+    w.host.exec_fn = ex
+
+    async def go():
+        await w.workers.sync(UID)
+        pod = w.client.pods[UID]
+        pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+        w.client.put(pod)
+        await w.workers.sync(UID)
+        await w.workers.stop()
+    run(go())
+    assert order[0] == "hi" and order.index("bye") < order.index(f"kill{int(signal.SIGTERM)}")
+    w.assert_all_gone()
+
+
+def test_termination_message_read_after_exit(world):
+    world.add_pod("Never")
+
+    async def go():
+        await world.workers.sync(UID)
+        cdir = world.records.container_dir(UID, "main")
+        with open(os.path.join(cdir, "config.json")) as f:
+            mounts = json.load(f)["mounts"]
+        assert {"destination": "/dev/termination-log", "type": "bind", "source": os.path.join(cdir, "termination-log"),
+                "options": ["rbind", "rprivate", "rw"]} in mounts
+        with open(os.path.join(cdir, "termination-log"), "w") as f:
+            f.write("all done")
+        world.runtime.simulate_exit(world.rid, 0)
+        await world.workers.sync(UID)
+        await world.workers.stop()
+    run(go())
+    assert world.last_status()["containerStatuses"][0]["state"]["terminated"]["message"] == "all done"
+
+
+def test_missing_configmap_is_create_container_config_error(world):
+    env = [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}},
+           {"name": "B", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}}]
+    world.add_pod(containers=[{"name": "main", "image": "busybox", "command": ["sh"], "env": env}])
+    run(sync(world))
+    w = world.last_status()["containerStatuses"][0]["state"]["waiting"]
+    assert w["reason"] == "CreateContainerConfigError" and 'configmap "cm" not found' in w["message"]
+    assert world.count("create") == 0
+    world.host.lookup = lambda kind, ns, name: {"data": {"k": "v1"}} if (kind, ns, name) == ("configmaps", "default", "cm") else None
+    world.workers = world.new_workers()
+    run(sync(world))
+    with open(os.path.join(world.records.container_dir(UID, "main"), "config.json")) as f:
+        penv = json.load(f)["process"]["env"]
+    assert "A=v1" in penv and not any(e.startswith("B=") for e in penv)
+
+
+def test_host_network_pod_has_host_ip_and_no_veth(world):
+    world.add_pod(hostNetwork=True)
+    run(sync(world))
+    st = world.last_status()
+    assert st["podIP"] == "192.0.2.10" and world.network.allocated() == []
+    with open(os.path.join(world.records.container_dir(UID, "main"), "config.json")) as f:
+        kinds_ = {n["type"] for n in json.load(f)["linux"]["namespaces"]}
+    assert "network" not in kinds_ and "uts" not in kinds_ and "ipc" in kinds_
+
+
+def test_qos_parents_and_besteffort_shares(world):
+    world.add_pod()
+    run(sync(world))
+    assert world.cgroups.limits["coracle/besteffort"].cpu_shares == 2
+    assert world.cgroups.exists("coracle/burstable")

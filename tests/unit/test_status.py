@@ -164,3 +164,30 @@ def test_ips_restart_count_and_start_time():
     none = status.pod_status(pod(), rec(ip=""), "h", NOW)
     assert "podIP" not in none and none["phase"] == "Pending"
     assert conds(none)["PodReadyToStartContainers"]["status"] == "False"
+
+
+def test_init_container_statuses_and_initialized_condition():
+    p = pod()
+    p["spec"]["initContainers"] = [{"name": "i1", "image": "busybox"}, {"name": "i2", "image": "busybox"}]
+    st = status.pod_status(p, rec(exited(0, "i1"), cr("i2")), "192.0.2.1", NOW)
+    assert st["phase"] == "Pending"
+    assert [s["ready"] for s in st["initContainerStatuses"]] == [True, False]
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert conds["Initialized"]["status"] == "False" and conds["Initialized"]["message"].endswith("[i2]")
+    assert st["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    st = status.pod_status(p, rec(exited(0, "i1"), exited(0, "i2"), cr("a")), "192.0.2.1", NOW)
+    assert st["phase"] == "Running" and {c["type"]: c["status"] for c in st["conditions"]}["Initialized"] == "True"
+    p["spec"]["restartPolicy"] = "Never"
+    assert status.phase(p, rec(exited(0, "i1"), exited(2, "i2"))) == "Failed"
+    p["spec"]["restartPolicy"] = "OnFailure"
+    assert status.phase(p, rec(exited(0, "i1"), exited(2, "i2"))) == "Pending"
+
+
+def test_probe_view_sets_ready_and_started():
+    from nodeagent.probes import ProbeView
+    st = status.pod_status(pod(), rec(cr("a")), "192.0.2.1", NOW, probes={"a": ProbeView(ready=False, started=True)})
+    cs = st["containerStatuses"][0]
+    assert not cs["ready"] and cs["started"]
+    assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "False"
+    st = status.pod_status(pod(), rec(cr("a")), "192.0.2.1", NOW, probes={"a": ProbeView(ready=False, started=False)})
+    assert not st["containerStatuses"][0]["started"]
