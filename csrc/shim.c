@@ -16,14 +16,23 @@
  * fsync, rename) as "<code>\n<finished unix time ns>\n"; code is the exit code
  * or 128+signal.  If runc create fails the monitor writes nothing.
  *
- * stdin/stdout/stderr are inherited from the agent (the container's log file
- * and /dev/null): runc passes them through to the container.  Every other fd
- * is closed so the shim pins nothing of the agent's.
+ * stdin is inherited from the agent (/dev/null) and passed through to the
+ * container.  The container's stdout and stderr are two pipes the monitor
+ * reads; it writes each line to its own stdout (the container's log file,
+ * opened O_APPEND by the agent) in the CRI format
+ *
+ *   <RFC3339Nano UTC> stdout|stderr F|P <text>\n
+ *
+ * F ends a line, P is a piece of one (longer than LINE_MAX_BYTES, or the
+ * last bytes before EOF without a newline); nodeagent/crilog.py reads it.
+ * If runc create fails, what it wrote to the pipes is dropped.  Every other
+ * fd is closed so the shim pins nothing of the agent's.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +45,7 @@
 #include <unistd.h>
 
 #define SHIM_FAIL 125 /* our own failure, before or around runc */
+#define LINE_MAX_BYTES 16384
 
 static void die(const char *what)
 {
@@ -118,6 +128,60 @@ static pid_t read_pid_file(const char *path)
 	return (pid_t)pid;
 }
 
+/* One of the container's output streams: its pipe and the unfinished line. */
+struct stream {
+	const char *name;
+	int fd; /* -1 once at EOF */
+	size_t len;
+	char buf[LINE_MAX_BYTES];
+};
+
+static void emit(const struct stream *s, const char *text, size_t len, char tag)
+{
+	static char line[LINE_MAX_BYTES + 128];
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	int n = snprintf(line, sizeof line, "%s.%09ldZ %s %c ", when, ts.tv_nsec, s->name, tag);
+	memcpy(line + n, text, len);
+	line[n + len] = '\n';
+	/* one write per line: O_APPEND keeps lines whole; a failed write loses the line, not the container */
+	write_all(STDOUT_FILENO, line, (size_t)n + len + 1);
+}
+
+/* Read what the pipe has; write out every complete line.  At EOF flush the rest as P. */
+static void pump(struct stream *s)
+{
+	ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (s->len > 0)
+			emit(s, s->buf, s->len, 'P');
+		s->len = 0;
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	s->len += (size_t)n;
+	size_t start = 0;
+	for (size_t i = 0; i < s->len; i++) {
+		if (s->buf[i] == '\n') {
+			emit(s, s->buf + start, i - start, 'F');
+			start = i + 1;
+		}
+	}
+	if (start == 0 && s->len == sizeof s->buf) {
+		emit(s, s->buf, s->len, 'P');
+		start = s->len;
+	}
+	memmove(s->buf, s->buf + start, s->len - start);
+	s->len -= start;
+}
+
 /* The monitor: runs runc create, reports its status on `report`, then waits. */
 static void monitor(const char *exit_file, const char *pid_file, char **argv, int report)
 {
@@ -130,15 +194,26 @@ static void monitor(const char *exit_file, const char *pid_file, char **argv, in
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 
+	static struct stream out = {.name = "stdout"}, err = {.name = "stderr"};
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
+		die("pipe");
 	pid_t runc = fork();
 	if (runc < 0)
 		die("fork runc");
 	if (runc == 0) {
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		/* dup2 clears O_CLOEXEC: runc passes these on to the container's init */
+		if (dup2(po[1], STDOUT_FILENO) < 0 || dup2(pe[1], STDERR_FILENO) < 0)
+			die("dup2");
 		execvp(argv[0], argv); /* `report` is O_CLOEXEC: runc never holds it */
 		die("exec runc");
 	}
+	close(po[1]);
+	close(pe[1]);
+	out.fd = po[0];
+	err.fd = pe[0];
 	int status;
 	while (waitpid(runc, &status, 0) < 0)
 		if (errno != EINTR)
@@ -156,20 +231,35 @@ static void monitor(const char *exit_file, const char *pid_file, char **argv, in
 		errno = EINVAL;
 		die("read pid file");
 	}
-	for (;;) {
-		pid_t p = wait(&status);
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p < 0) {
-			/* ECHILD: init was never ours; record that we could not tell */
-			write_exit_file(exit_file, 255);
-			_exit(0);
+	/* copy output until both pipes are at EOF and init is reaped; reap other orphans on the way */
+	int init_code = -1, grace = 0;
+	while (out.fd >= 0 || err.fd >= 0 || init_code < 0) {
+		struct pollfd fds[2] = {{.fd = out.fd, .events = POLLIN}, {.fd = err.fd, .events = POLLIN}};
+		int ready = (out.fd >= 0 || err.fd >= 0) ? poll(fds, 2, 200) : 0;
+		if (ready > 0) {
+			if (out.fd >= 0 && fds[0].revents)
+				pump(&out);
+			if (err.fd >= 0 && fds[1].revents)
+				pump(&err);
 		}
-		if (p == init) {
-			write_exit_file(exit_file, encode_status(status));
-			_exit(0);
+		for (;;) {
+			pid_t p = waitpid(-1, &status, (out.fd >= 0 || err.fd >= 0) ? WNOHANG : 0);
+			if (p < 0 && errno == EINTR)
+				continue;
+			if (p < 0 && init_code < 0) /* ECHILD: init was never ours; record that we could not tell */
+				init_code = 255;
+			if (p <= 0)
+				break;
+			if (p == init)
+				init_code = encode_status(status);
 		}
+		/* init is gone (its PID namespace with it): the pipes close at once unless
+		 * something outside holds them; stop waiting for that after ~2 s */
+		if (init_code >= 0 && ready == 0 && ++grace > 10)
+			break;
 	}
+	write_exit_file(exit_file, init_code);
+	_exit(0);
 }
 
 int main(int argc, char **argv)

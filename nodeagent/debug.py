@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nodeagent import debug_enter
+from nodeagent import crilog, debug_enter
 from nodeagent.debug_host import Drivers, make_drivers
 from nodeagent.debug_view import (
     DASH,
@@ -218,7 +218,7 @@ def cmd_logs(d: Drivers, a: argparse.Namespace) -> int:
             data = f.read()
     except FileNotFoundError:
         raise DebugError(f"no log file {path} (has container {c.name} started?)") from None
-    sys.stdout.buffer.write(tail(data, a.tail))
+    sys.stdout.buffer.write(tail(crilog.read_log(data), a.tail))  # CRI lines -> the container's own output
     sys.stdout.flush()
     return 0
 

@@ -34,6 +34,7 @@ def _default_shim() -> str:
 
 
 DEFAULT_SHIM = _default_shim()
+Argv = list[str]  # (a plain alias: inside the runtime classes `list` is a method)
 DEFAULT_ROOT = "/run/coracle/runc"
 
 # runc's messages for "nothing to do" (kill/delete of a stopped or unknown container)
@@ -102,6 +103,17 @@ class DeleteOpts:
         return ["delete"] + (["--force"] if self.force else []) + [container_id]
 
 
+@dataclass(frozen=True, slots=True)
+class ExecOpts:
+    """`runc exec`: a new process in a running container, with the container's
+    env, cwd, user and capabilities (runc copies them from config.json)."""
+    args: tuple[str, ...]
+    tty: bool = False
+
+    def argv(self, container_id: str) -> list[str]:
+        return ["exec"] + (["--tty"] if self.tty else []) + [container_id, *self.args]
+
+
 def start_args(container_id: str) -> list[str]:
     return ["start", container_id]
 
@@ -163,6 +175,7 @@ class ContainerRuntime(Protocol):
     def delete(self, id: str, force: bool = True) -> None: ...
     def list(self) -> list[dict]: ...
     def exit_status(self, exit_file: str) -> ExitStatus | None: ...
+    def exec_argv(self, id: str, args: Argv, tty: bool = False) -> Argv: ...
 
 
 class Runc:
@@ -243,6 +256,15 @@ class Runc:
     def list(self) -> list[dict]:
         out = self._check("list", "", list_args())
         return json.loads(out or "null") or []
+
+    def exec_argv(self, id: str, args: Argv, tty: bool = False) -> Argv:
+        """The command line that runs `args` in the container (nodeagent.exec spawns it).
+
+        Its exit status is the process's.  With tty, runc makes a pty for the
+        process and copies it to and from its own stdio, which must be a
+        terminal (nodeagent.exec gives it one).
+        """
+        return [self.binary, *GlobalOpts(root=self.root).args(), *ExecOpts(tuple(args), tty).argv(id)]
 
     def exit_status(self, exit_file: str) -> ExitStatus | None:
         """What the shim recorded when the init exited; None while it runs (or never started)."""
@@ -334,3 +356,10 @@ class FakeRuntime:
     def exit_status(self, exit_file: str) -> ExitStatus | None:
         with self._lock:
             return self._exits.get(exit_file)
+
+    def exec_argv(self, id: str, args: Argv, tty: bool = False) -> Argv:
+        """The fake runs the command on the host, as itself (unit tests of exec)."""
+        self.calls.append(("exec", id))
+        if id not in self._containers or self._containers[id].status != "running":
+            raise RuncError("exec", id, "cannot exec in a stopped container", 1)
+        return list(args)

@@ -1,13 +1,22 @@
 """Proxy of node subresources to the node agent's HTTP server: `pods/log`
-now (exec, port-forward and nodes/proxy follow).
+(a streamed GET), and `pods/exec`, `pods/attach`, `pods/portforward`
+(WebSockets relayed message by message; the agent speaks the protocols,
+see nodeagent.exec and nodeagent.portforward).
 
 The agent's address is the Node's InternalIP and its
-`status.daemonEndpoints.kubeletEndpoint.Port`.
+`status.daemonEndpoints.kubeletEndpoint.Port`.  Only the WebSocket
+upgrades are served: kubectl 1.32 tries them first (v5.channel.k8s.io for
+exec, SPDY/3.1+portforward.k8s.io for port-forward); its fallback to raw
+SPDY gets a 400.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import aiohttp
 import httpx
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from apimachinery.kinds import lookup
 from master.apiserver import errors
@@ -16,15 +25,51 @@ from master.apiserver.registry import Registry
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
 _LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
+_STREAM_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
+
+
+def is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def offered_protocols(request: web.Request) -> list[str]:
+    return [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+
+
+async def relay(a: web.WebSocketResponse, b: aiohttp.ClientWebSocketResponse) -> None:
+    """Copy messages both ways until either side closes, then close the other."""
+    async def copy(src, dst) -> None:
+        async for msg in src:
+            if msg.type is WSMsgType.BINARY:
+                await dst.send_bytes(msg.data)
+            elif msg.type is WSMsgType.TEXT:
+                await dst.send_str(msg.data)
+            else:
+                break
+
+    tasks = [asyncio.create_task(copy(a, b)), asyncio.create_task(copy(b, a))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await b.close()
+        with contextlib.suppress(Exception):
+            await a.close()
 
 
 class NodeProxy:
     def __init__(self, registry: Registry):
         self.registry = registry
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
         await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def _node_url(self, node_name: str) -> str:
         assert NODES is not None
@@ -36,7 +81,8 @@ class NodeProxy:
             raise errors.bad_request(f"node {node_name} has no reachable agent endpoint")
         return f"http://{ip}:{port}"
 
-    async def pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+    def _pod_container(self, request: web.Request, namespace: str, name: str) -> tuple[dict, str]:
+        """The pod and the container the request names (the only one when it names none)."""
         assert PODS is not None
         pod = self.registry.get(PODS, namespace, name)
         names = [c["name"] for c in pod.get("spec", {}).get("containers") or []]
@@ -47,9 +93,17 @@ class NodeProxy:
             container = names[0]
         elif container not in names and container not in [c["name"] for c in pod["spec"].get("initContainers") or []]:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        return pod, container
+
+    def _pod_node(self, pod: dict, what: str) -> str:
         node = pod.get("spec", {}).get("nodeName")
         if not node:
-            raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: pod is not scheduled yet')
+            raise errors.bad_request(f'{what} in pod "{pod["metadata"]["name"]}" is waiting to start: pod is not scheduled yet')
+        return node
+
+    async def pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        pod, container = self._pod_container(request, namespace, name)
+        node = self._pod_node(pod, f'container "{container}"')
         url = f"{self._node_url(node)}/containerLogs/{namespace}/{name}/{container}"
         params = {k: request.query[k] for k in _LOG_PARAMS if k in request.query}
         req = self._client.build_request("GET", url, params=params)
@@ -69,3 +123,38 @@ class NodeProxy:
             return resp
         finally:
             await upstream.aclose()
+
+    async def pod_stream(self, request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
+        """exec, attach or portforward: check the pod, then relay kubectl's WebSocket to the agent's."""
+        if not is_websocket(request):
+            raise errors.bad_request(f"Upgrade request required: pods/{sub} is served over WebSocket only")
+        assert PODS is not None
+        if sub == "portforward":
+            pod = self.registry.get(PODS, namespace, name)
+            path = f"/portForward/{namespace}/{name}"
+            params: list[tuple[str, str]] = []
+        else:
+            pod, container = self._pod_container(request, namespace, name)
+            path = f"/{sub}/{namespace}/{name}/{container}"
+            params = [(k, v) for k, v in request.query.items() if k in _STREAM_PARAMS]
+        node = self._pod_node(pod, "container")
+        if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            raise errors.bad_request(f"cannot {sub} into a container in a completed pod; current phase is "
+                                     f"{pod['status']['phase']}")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        url = f"{self._node_url(node).replace('http://', 'ws://', 1)}{path}"
+        try:
+            upstream = await self._session.ws_connect(url, params=params, protocols=offered_protocols(request),
+                                                      max_msg_size=0, autoping=True)
+        except aiohttp.WSServerHandshakeError as e:
+            raise errors.bad_request(f"the agent on node {node} refused pods/{sub}: {e.status} {e.message}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise errors.internal(f"cannot reach the agent on node {node}: {e}") from None
+        ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
+        try:
+            await ws.prepare(request)
+            await relay(ws, upstream)
+        finally:
+            await upstream.close()
+        return ws

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import signal
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from csrc.build_shim import build
-from nodeagent import rootfs
+from nodeagent import crilog, rootfs
 from nodeagent.images import Image, ImageStore
 from nodeagent.oci import ContainerConfig, build_spec
 from nodeagent.runc import Runc, RuncError, write_bundle
@@ -133,14 +134,19 @@ def test_run_logs_exit_code_limits_and_shim(env: Env) -> None:
     status = pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
     ppid = int(next(ln.split()[1] for ln in status if ln.startswith("PPid:")))
     assert pathlib.Path(f"/proc/{ppid}/comm").read_text().strip() == "coracle-shim"
-    assert sorted(int(fd) for fd in os.listdir(f"/proc/{ppid}/fd")) == [0, 1, 2]
+    # stdio plus the read ends of the container's stdout/stderr pipes (it copies them to the log)
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{ppid}/fd"))
+    assert fds[:3] == [0, 1, 2] and len(fds) == 5
+    assert all(os.readlink(f"/proc/{ppid}/fd/{fd}").startswith("pipe:") for fd in fds[3:])
     assert os.readlink(f"/proc/{ppid}/fd/1") == f"{cdir}/log"
     assert env.runc.exit_status(f"{cdir}/exit") is None
     before = time.time_ns()
     env.runc.start(env.id("c1"))
     st = env.wait_exit(cdir)
     assert st.code == 3 and before <= st.finished_at_ns <= time.time_ns()
-    assert pathlib.Path(f"{cdir}/log").read_text() == "hello\nerr\n"
+    raw = pathlib.Path(f"{cdir}/log").read_bytes()   # CRI lines: <time> stdout|stderr F <text>
+    assert re.fullmatch(rb"\S+Z stdout F hello\n\S+Z stderr F err\n", raw), raw
+    assert crilog.read_log(raw) == b"hello\nerr\n"
     assert env.runc.state(env.id("c1"))["status"] == "stopped"
     env.runc.delete(env.id("c1"))
     env.runc.delete(env.id("c1"))  # idempotent
