@@ -31,6 +31,7 @@ class ResourceInfo:
     categories: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     subresources: tuple[Subresource, ...] = field(default=())
+    stored_as: tuple[str, str] | None = None  # (group, version) this one is stored as; None: stored as itself
 
     @property
     def singular(self) -> str:
@@ -57,16 +58,19 @@ class ResourceInfo:
 
 
 _STATUS = lambda kind, group="", version="v1": Subresource("status", kind, ("get", "patch", "update"), group, version)  # noqa: E731
+_SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
+_NS_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 RESOURCES: tuple[ResourceInfo, ...] = (
-    ResourceInfo("", "v1", "Namespace", "namespaces", False, ("ns",),
-                 verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    # core/v1
+    ResourceInfo("", "v1", "Namespace", "namespaces", False, ("ns",), verbs=_NS_VERBS,
                  subresources=(_STATUS("Namespace"),)),
     ResourceInfo("", "v1", "Pod", "pods", True, ("po",), ("all",), subresources=(
         _STATUS("Pod"),
         Subresource("binding", "Binding", ("create",)),
         Subresource("log", "Pod", ("get",)),
         Subresource("exec", "PodExecOptions", ("create", "get")),
+        Subresource("attach", "PodAttachOptions", ("create", "get")),
         Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
     )),
     ResourceInfo("", "v1", "Node", "nodes", False, ("no",), subresources=(
@@ -74,11 +78,47 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         Subresource("proxy", "NodeProxyOptions", ("create", "delete", "get", "patch", "update")),
     )),
     ResourceInfo("", "v1", "Event", "events", True, ("ev",)),
+    ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("all",), subresources=(_STATUS("Service"),)),
+    ResourceInfo("", "v1", "Endpoints", "endpoints", True, ("ep",)),
+    ResourceInfo("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    ResourceInfo("", "v1", "Secret", "secrets", True),
+    ResourceInfo("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("all",),
+                 subresources=(_SCALE, _STATUS("ReplicationController"))),
+    ResourceInfo("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",),
+                 subresources=(_STATUS("ResourceQuota"),)),
+    ResourceInfo("", "v1", "LimitRange", "limitranges", True, ("limits",)),
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",),
+                 subresources=(_STATUS("PersistentVolume"),)),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",),
+                 subresources=(_STATUS("PersistentVolumeClaim"),)),
+    ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    # apps/v1
+    ResourceInfo("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",),
+                 subresources=(_SCALE, _STATUS("Deployment", "apps"))),
+    ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",),
+                 subresources=(_SCALE, _STATUS("ReplicaSet", "apps"))),
+    # autoscaling: v2 is preferred and stored; v1 is converted on the way in and out
+    ResourceInfo("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",),
+                 ("all",), subresources=(_STATUS("HorizontalPodAutoscaler", "autoscaling", "v2"),)),
+    ResourceInfo("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",),
+                 ("all",), subresources=(_STATUS("HorizontalPodAutoscaler", "autoscaling", "v1"),),
+                 stored_as=("autoscaling", "v2")),
+    ResourceInfo("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",),
+                 subresources=(_STATUS("Ingress", "networking.k8s.io"),)),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", True),
+    ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    # events.k8s.io/v1 shares the core events' storage (as upstream) and is converted
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", True, ("ev",), stored_as=("", "v1")),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
-_BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
+_BY_KIND: dict[tuple[str, str], ResourceInfo] = {}
+for _r in RESOURCES:  # the first (preferred) version of a group's kind wins
+    _BY_KIND.setdefault((_r.group, _r.kind), _r)
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
@@ -99,5 +139,33 @@ def groups() -> dict[str, list[str]]:
     return out
 
 
+def storage_resource(res: ResourceInfo) -> ResourceInfo:
+    """The resource whose form the store holds for `res` (itself unless it is converted)."""
+    if res.stored_as is None:
+        return res
+    group, version = res.stored_as
+    stored = _BY_PATH.get((group, version, res.plural))
+    assert stored is not None, f"{res.group_version} {res.plural}: no storage version {res.stored_as}"
+    return stored
+
+
+def stored_resources() -> list[ResourceInfo]:
+    """One entry per storage location (store key prefix)."""
+    return [r for r in RESOURCES if r.stored_as is None]
+
+
+def same_storage(a: ResourceInfo, b: ResourceInfo) -> bool:
+    return storage_resource(a) is storage_resource(b)
+
+
 def in_group_version(group: str, version: str) -> list[ResourceInfo]:
     return [r for r in RESOURCES if r.group == group and r.version == version]
+
+
+def for_object(api_version: str, kind: str) -> ResourceInfo | None:
+    """The resource an object of this apiVersion and kind belongs to."""
+    group, _, version = api_version.rpartition("/")
+    for r in RESOURCES:
+        if r.group == group and r.version == version and r.kind == kind:
+            return r
+    return None

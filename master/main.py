@@ -15,6 +15,8 @@ from apimachinery import kinds
 from apimachinery.client import Client
 from master.apiserver import storage
 from master.apiserver.app import APIServer
+from master.controllers.garbagecollector import GarbageCollector
+from master.controllers.namespace import NamespaceController
 from master.controllers.nodeipam import NodeIPAM
 from master.scheduler.scheduler import Scheduler
 from master.store import KeyExists, open_store
@@ -34,6 +36,14 @@ def ensure_system_namespaces(server: APIServer) -> None:
             except Exception as e:  # a race with another master is fine
                 if not isinstance(e.__cause__, KeyExists):
                     log.debug("namespace %s: %s", name, e)
+    from master.apiserver.resources import services
+    try:
+        freed = services.repair_allocations(server.store)
+        if freed:
+            log.info("freed service IPs/ports no Service holds: %s", ",".join(freed))
+        services.ensure_default_service(server.registry, server.advertise)
+    except Exception as e:  # never keep the API server from starting
+        log.warning("default service: %s", e)
 
 
 async def run(store_url: str, bind: str, port: int, components: list[str], api_url: str,
@@ -60,6 +70,8 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
             tasks.append(asyncio.create_task(Scheduler(client).run()))
         if "controllers" in components:
             tasks.append(asyncio.create_task(NodeIPAM(client, cluster_cidr).run()))
+            tasks.append(asyncio.create_task(NamespaceController(client).run()))
+            tasks.append(asyncio.create_task(GarbageCollector(client).run()))
         await stop.wait()
     finally:
         for t in tasks:

@@ -17,9 +17,11 @@ from aiohttp import web
 from apimachinery.fields import FieldSelector, parse_field_selector, unsupported_fields
 from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector, SelectorError, parse_selector
-from master.apiserver import discovery, errors, openapi, paths, proxy
+from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
 from master.apiserver.printers import table_for
 from master.apiserver.registry import PATCH_TYPES, Registry
+from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
+from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
 from master.store import Store
 
@@ -31,8 +33,7 @@ TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 JSON = "application/json"
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+_dumps = watchcache.dumps  # orjson when installed
 
 
 def _respond(obj: Any, status: int = 200, content_type: str = JSON) -> web.Response:
@@ -48,8 +49,10 @@ def _wants_table(request: web.Request) -> bool:
 
 
 class APIServer:
-    def __init__(self, store: Store, advertise: str = "127.0.0.1:6443", watch_window: float = 300.0):
+    def __init__(self, store: Store, advertise: str = "127.0.0.1:6443", watch_window: float = 300.0,
+                 bookmark_seconds: float = 30.0):
         self.store = store
+        self.bookmark_seconds = bookmark_seconds
         self.registry = Registry(store)
         self.cache = WatchCache(store, window_seconds=watch_window)
         self.advertise = advertise
@@ -82,7 +85,7 @@ class APIServer:
                     return _respond(discovery.aggregated(False, agg), content_type=agg)
                 return _respond(discovery.api_group_list())
             if path.startswith("/openapi/v3"):
-                return self._openapi(path)
+                return openapi.respond(path, request.headers.get("If-None-Match"))
             parts = path.strip("/").split("/")
             if parts[0] == "api" and len(parts) == 2:
                 return self._resource_list("", parts[1])
@@ -98,7 +101,10 @@ class APIServer:
                 target = paths.parse(path)
             except paths.UnknownPath:
                 raise errors.path_not_found(path) from None
-            return await self._resource(request, target)
+            resp = await self._resource(request, target)
+            for w in request.get(WARNINGS, ()):
+                resp.headers.add("Warning", warning_header(w))
+            return resp
         except errors.APIError as e:
             return _error(e)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -112,17 +118,6 @@ class APIServer:
         if version not in kinds.groups().get(group, []):
             raise errors.path_not_found(f"/{'apis/' + group if group else 'api'}/{version}")
         return _respond(discovery.resource_list(group, version))
-
-    def _openapi(self, path: str) -> web.Response:
-        if path == "/openapi/v3":
-            return _respond(openapi.index())
-        gv = path[len("/openapi/v3/"):].split("/")
-        from apimachinery import kinds
-        if len(gv) == 2 and gv[0] == "api" and gv[1] in kinds.groups().get("", []):
-            return _respond(openapi.document("", gv[1]))
-        if len(gv) == 3 and gv[0] == "apis" and gv[2] in kinds.groups().get(gv[1], []):
-            return _respond(openapi.document(gv[1], gv[2]))
-        raise errors.path_not_found(path)
 
     # -- resources ---------------------------------------------------------
     async def _resource(self, request: web.Request, t: paths.Target) -> web.StreamResponse:
@@ -138,6 +133,7 @@ class APIServer:
                 return self._list(request, t, labels, fields)
             if m == "POST":
                 obj = await self._body(request)
+                request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
                 return _respond(self.registry.create(t.res, t.namespace, obj, dry_run), 201)
             if m == "DELETE":
                 return await self._delete_collection(request, t)
@@ -145,11 +141,19 @@ class APIServer:
         sub = t.subresource
         if sub == "log" and m == "GET":
             return await self.proxy.pod_log(request, t.namespace or "", t.name)
+        if sub in ("exec", "attach", "portforward") and t.res.plural == "pods":
+            return await self.proxy.pod_stream(request, t.namespace or "", t.name, sub)
         if sub == "binding":
             if m != "POST":
                 raise errors.method_not_allowed("binding only supports POST")
             self.registry.bind(t.namespace or "", t.name, await self._body(request))
             return _respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if sub == "scale":
+            return await self._scale(request, t, dry_run)
+        if sub == "finalize":
+            if m != "PUT":
+                raise errors.method_not_allowed("finalize only supports PUT")
+            return _respond(self.registry.finalize_namespace(t.name, await self._body(request), dry_run))
         if sub not in (None, "status"):
             raise errors.method_not_allowed(f"the subresource {sub} is not served yet")
         if m == "GET":
@@ -160,22 +164,51 @@ class APIServer:
                 return _respond(table, content_type=TABLE_TYPE)
             return _respond(obj)
         if m == "PUT":
-            obj = self.registry.update(t.res, t.namespace, t.name, await self._body(request), sub, dry_run)
+            body = await self._body(request)
+            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body)
+            obj = self.registry.update(t.res, t.namespace, t.name, body, sub, dry_run)
             return _respond(obj)
         if m == "PATCH":
             ctype = request.content_type
             if ctype not in PATCH_TYPES:
                 raise errors.unsupported_media(ctype)
-            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, await self._body(request),
+            body = await self._body(request)
+            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
+            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, body,
                                                    sub, dry_run)
             return _respond(patched, 201 if created else 200)
         if m == "DELETE":
             options = await self._body(request, allow_empty=True) or {}
-            if "gracePeriodSeconds" in q:
-                options["gracePeriodSeconds"] = self._int(q, "gracePeriodSeconds")
-            obj, _gone = self.registry.delete(t.res, t.namespace, t.name, options, dry_run)
+            obj, _gone = self.registry.delete(t.res, t.namespace, t.name, self._delete_options(q, options), dry_run)
             return _respond(obj)
         raise errors.method_not_allowed(f"{m} is not supported")
+
+    def _delete_options(self, q: Any, options: Any) -> dict[str, Any]:
+        """DeleteOptions from the body, overridden by query parameters (as kubectl and upstream accept)."""
+        if not isinstance(options, dict):
+            raise errors.bad_request("DeleteOptions must be an object")
+        if "gracePeriodSeconds" in q:
+            options["gracePeriodSeconds"] = self._int(q, "gracePeriodSeconds")
+        if q.get("propagationPolicy"):
+            options["propagationPolicy"] = q["propagationPolicy"]
+        if q.get("orphanDependents"):
+            options["orphanDependents"] = q["orphanDependents"] == "true"
+        return options
+
+    async def _scale(self, request: web.Request, t: paths.Target, dry_run: bool) -> web.Response:
+        assert t.name is not None
+        m = request.method
+        if m == "GET":
+            return _respond(self.registry.get_scale(t.res, t.namespace, t.name))
+        if m == "PUT":
+            return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
+                                                       None, dry_run))
+        if m == "PATCH":
+            if request.content_type not in PATCH_TYPES:
+                raise errors.unsupported_media(request.content_type)
+            return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
+                                                       request.content_type, dry_run))
+        raise errors.method_not_allowed(f"{m} is not supported on scale")
 
     @staticmethod
     def _int(q: Any, name: str) -> int:
@@ -208,6 +241,13 @@ class APIServer:
                 return None
             raise errors.bad_request("the request body is empty")
         ctype = request.content_type
+        if ctype == protobuf.CONTENT_TYPE:
+            try:
+                return protobuf.decode_body(raw)
+            except protobuf.UnknownKind as e:
+                raise errors.APIError(415, "UnsupportedMediaType", str(e)) from None
+            except protobuf.ProtobufError as e:
+                raise errors.bad_request(f"the request body is not valid Kubernetes protobuf: {e}") from None
         if "protobuf" in ctype:
             raise errors.unsupported_media(ctype)
         try:
@@ -217,55 +257,95 @@ class APIServer:
         except (ValueError, yaml.YAMLError) as e:
             raise errors.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ctype else 'JSON'}: {e}") from None
 
+    @staticmethod
+    def _filter(res: ResourceInfo, labels: Selector | None, fields: FieldSelector | None) -> Any:
+        from apimachinery import meta as m
+        from apimachinery.fields import object_fields
+        if labels is None and fields is None:
+            return None
+
+        def matches(obj: dict[str, Any]) -> bool:
+            return ((labels is None or labels.matches(m.labels(obj)))
+                    and (fields is None or fields.matches(object_fields(res.kind, obj))))
+        return matches
+
     def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
               fields: FieldSelector | None) -> web.Response:
         q = request.query
         limit = self._int(q, "limit") if q.get("limit") else 0
-        result = self.registry.list(t.res, t.namespace, labels, fields, limit, q.get("continue", ""))
-        md: dict[str, Any] = {"resourceVersion": str(result.revision)}
-        if result.continue_token:
-            md["continue"] = result.continue_token
+        rv, match = q.get("resourceVersion", ""), q.get("resourceVersionMatch", "")
+        if match not in ("", "Exact", "NotOlderThan"):
+            raise errors.bad_request(f"resourceVersionMatch: Unsupported value: {match!r}")
+        if match and not rv:
+            raise errors.bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")
+        exact = 0
+        if rv not in ("", "0"):
+            try:
+                exact = int(rv)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
+            if exact > self.cache.revision:
+                raise errors.APIError(504, "Timeout", f"Too large resource version: {exact}, current resource "
+                                      f"version: {self.cache.revision}")
+        if q.get("continue") or (limit and rv == "") or (match == "Exact" and exact != self.cache.revision):
+            # paged or historical: a consistent snapshot from the store
+            result = self.registry.list(t.res, t.namespace, labels, fields, limit, q.get("continue", ""),
+                                        at_revision=exact if match == "Exact" else 0)
+            items, revision, token = result.items, result.revision, result.continue_token
+            entries = None
+        else:  # the watch cache: resourceVersion=0, NotOlderThan, or a whole list (as upstream's cacher)
+            entries, revision = self.cache.list(t.res, t.namespace, self._filter(t.res, labels, fields))
+            items, token = [e.obj for e in entries], ""
+        md: dict[str, Any] = {"resourceVersion": str(revision)}
+        if token:
+            md["continue"] = token
         if _wants_table(request):
-            table = table_for(t.res.plural, result.items, include_object=q.get("includeObject", "Metadata"))
+            table = table_for(t.res.plural, items, include_object=q.get("includeObject", "Metadata"))
             table["metadata"] = md
             return _respond(table, content_type=TABLE_TYPE)
-        for item in result.items:
-            item.pop("apiVersion", None)
-            item.pop("kind", None)
-        return _respond({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version, "metadata": md,
-                         "items": result.items})
+        head = _dumps({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version, "metadata": md})
+        if entries is not None:  # splice the cached item encodings: no per-list re-encoding
+            body = head[:-1] + b',"items":[' + b",".join(e.item() for e in entries) + b"]}"
+        else:
+            for item in items:
+                item.pop("apiVersion", None)
+                item.pop("kind", None)
+            body = head[:-1] + b',"items":' + _dumps(items) + b"}"
+        return web.Response(body=body, headers={"Content-Type": JSON})
 
     async def _delete_collection(self, request: web.Request, t: paths.Target) -> web.Response:
-        labels, fields = self._selectors(t.res, request.query)
-        options = await self._body(request, allow_empty=True) or {}
+        q = request.query
+        labels, fields = self._selectors(t.res, q)
+        options = self._delete_options(q, await self._body(request, allow_empty=True) or {})
+        dry_run = q.get("dryRun") == "All"
         result = self.registry.list(t.res, t.namespace, labels, fields)
         deleted = []
         for obj in result.items:
             try:
-                gone, _ = self.registry.delete(t.res, obj["metadata"].get("namespace"), obj["metadata"]["name"], options)
+                gone, _ = self.registry.delete(t.res, obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                                               dict(options), dry_run)
                 deleted.append(gone)
             except errors.APIError as e:
                 if e.code != 404:
                     raise
+        for item in deleted:
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
         return _respond({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version,
                          "metadata": {"resourceVersion": str(self.store.current_revision())}, "items": deleted})
 
     async def _watch(self, request: web.Request, t: paths.Target, labels: Selector | None,
                      fields: FieldSelector | None) -> web.StreamResponse:
-        from apimachinery.fields import object_fields
-        from apimachinery import meta as m
-
-        def matches(obj: dict[str, Any]) -> bool:
-            return ((labels is None or labels.matches(m.labels(obj)))
-                    and (fields is None or fields.matches(object_fields(t.res.kind, obj))))
-
+        matches = self._filter(t.res, labels, fields) or (lambda _obj: True)
         q = request.query
         timeout = self._int(q, "timeoutSeconds") if q.get("timeoutSeconds") else 1800
         rv = q.get("resourceVersion", "")
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        send_initial = q.get("sendInitialEvents") == "true"
         initial: list[dict[str, Any]] = []
-        if rv in ("", "0"):
-            listed = self.registry.list(t.res, t.namespace, labels, fields)
-            initial, from_rev = listed.items, listed.revision
+        if rv in ("", "0") or send_initial:
+            entries, from_rev = self.cache.list(t.res, t.namespace, matches)
+            initial = [e.obj for e in entries]
         else:
             try:
                 from_rev = int(rv)
@@ -275,7 +355,8 @@ class APIServer:
         resp = web.StreamResponse(headers={"Content-Type": TABLE_TYPE if table else JSON,
                                            "Cache-Control": "no-cache, private"})
         try:
-            watcher = self.cache.watch(t.res, t.namespace, matches, from_rev)
+            watcher = self.cache.watch(t.res, t.namespace, matches, from_rev,
+                                       selector_key=f"{q.get('labelSelector', '')}|{q.get('fieldSelector', '')}")
         except LookupError:
             await resp.prepare(request)
             status = errors.gone(f"too old resource version: {from_rev} ({self.cache.oldest_resumable()})").status()
@@ -284,34 +365,50 @@ class APIServer:
         await resp.prepare(request)
         first = True
 
-        async def send(kind: str, obj: dict[str, Any]) -> None:
+        async def send(kind: str, obj: dict[str, Any], shared: bytes | None = None) -> None:
             nonlocal first
-            if table:
+            if table and kind != "BOOKMARK":
                 body = table_for(t.res.plural, [obj])
                 body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 if not first:
                     body["columnDefinitions"] = None
-                obj = body
+                obj, shared = body, None
             first = False
-            await resp.write(_dumps({"type": kind, "object": obj}) + b"\n")
+            await resp.write(shared or (_dumps({"type": kind, "object": obj}) + b"\n"))
+
+        def bookmark(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+            md: dict[str, Any] = {"resourceVersion": str(self.cache.revision)}
+            if annotations:
+                md["annotations"] = annotations
+            return {"kind": t.res.kind, "apiVersion": t.res.group_version, "metadata": md}
 
         deadline = time.monotonic() + timeout
+        next_bookmark = time.monotonic() + self.bookmark_seconds
         try:
             for obj in initial:
                 await send("ADDED", obj)
+            if send_initial and bookmarks:
+                await send("BOOKMARK", bookmark({"k8s.io/initial-events-end": "true"}))
             while not self._closing.is_set():
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     break
+                if bookmarks and now >= next_bookmark and watcher.queue.empty():
+                    # every event up to the cache's revision has been sent: safe to report it
+                    await send("BOOKMARK", bookmark())
+                    next_bookmark = now + self.bookmark_seconds
+                wait = min(left, 5.0, max(0.0, next_bookmark - now) if bookmarks else 5.0)
                 try:
-                    item = await asyncio.wait_for(watcher.queue.get(), min(left, 5.0))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(wait):
+                        item = await watcher.queue.get()
+                except TimeoutError:
                     if request.transport is None or request.transport.is_closing():
                         break
                     continue
                 if item is None:
                     break
-                await send(*item)
+                await send(item[0], item[1], item.encoded() if isinstance(item, watchcache.Delivery) else None)
         except (ConnectionResetError, ConnectionError):
             pass
         finally:

@@ -44,7 +44,7 @@ def parse(path: str) -> Target:
         raise UnknownPath(path)
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else None
-    if sub is not None and not res.has_subresource(sub):
+    if sub is not None and not res.has_subresource(sub) and (res.plural, sub) != ("namespaces", "finalize"):
         raise UnknownPath(path)
     if namespace is not None and not res.namespaced:
         raise UnknownPath(path)

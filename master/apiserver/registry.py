@@ -23,9 +23,12 @@ from apimachinery.labels import Selector, validate_labels
 from apimachinery.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from master.apiserver import errors, storage
 from master.apiserver.resources import Obj, strategy_for
+from master.apiserver.scale import apply_scale, replicas_of, to_scale
 from master.store import Compacted, Conflict, KeyExists, KeyNotFound, Store
 
 NAMESPACES = lookup("", "v1", "namespaces")
+FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"  # the garbage collector's finalizers
+POLICIES = ("Foreground", "Background", "Orphan")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
@@ -42,6 +45,17 @@ def _now() -> str:
     return meta.now_rfc3339()
 
 
+def propagation_policy(options: Obj) -> str:
+    """DeleteOptions' propagationPolicy (or the legacy orphanDependents); Background by default."""
+    policy = options.get("propagationPolicy")
+    if policy is None:
+        return "Orphan" if options.get("orphanDependents") is True else "Background"
+    if policy not in POLICIES:
+        raise errors.bad_request(f"propagationPolicy: Unsupported value: {policy!r}: supported values: "
+                                 + ", ".join(f'"{p}"' for p in POLICIES))
+    return str(policy)
+
+
 class Registry:
     def __init__(self, store: Store, clock: Callable[[], str] = _now):
         self.store = store
@@ -52,12 +66,13 @@ class Registry:
         kv = self.store.get(storage.object_key(res, ns, name))
         if kv is None:
             raise errors.not_found(res, name)
-        return storage.decode(kv.value, kv.mod_revision)
+        return storage.decode(kv.value, kv.mod_revision, res)
 
     def list(self, res: ResourceInfo, ns: str | None, labels: Selector | None = None,
-             fields: FieldSelector | None = None, limit: int = 0, continue_token: str = "") -> ListResult:
+             fields: FieldSelector | None = None, limit: int = 0, continue_token: str = "",
+             at_revision: int = 0) -> ListResult:
         prefix = storage.prefix(res, ns)
-        start_after, revision = "", 0
+        start_after, revision = "", at_revision
         if continue_token:
             try:
                 tok = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
@@ -77,7 +92,7 @@ class Registry:
         if name_hint is not None and not continue_token and (ns or not res.namespaced):
             # the informer-style `metadata.name=X` list: one key, not a scan
             kv = self.store.get(storage.object_key(res, ns, name_hint))
-            obj = storage.decode(kv.value, kv.mod_revision) if kv else None
+            obj = storage.decode(kv.value, kv.mod_revision, res) if kv else None
             return ListResult([obj] if obj is not None and keep(obj) else [], self.store.current_revision(), "")
         chunk = 0 if not limit else max(limit, 64)
         try:
@@ -85,7 +100,7 @@ class Registry:
                 kvs, revision, chunk_more = self.store.list(prefix, start_after=start_after, limit=chunk,
                                                             revision=revision)
                 for i, kv in enumerate(kvs):
-                    obj = storage.decode(kv.value, kv.mod_revision)
+                    obj = storage.decode(kv.value, kv.mod_revision, res)
                     last_key = kv.key
                     if keep(obj):
                         items.append(obj)
@@ -156,7 +171,8 @@ class Registry:
     def create(self, res: ResourceInfo, ns: str | None, obj: Any, dry_run: bool = False) -> Obj:
         obj = self._check_body(res, ns, obj)
         md = obj["metadata"]
-        if not md.get("name") and md.get("generateName"):
+        generated = not md.get("name") and bool(md.get("generateName"))
+        if generated:
             md["name"] = md["generateName"] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
@@ -175,10 +191,20 @@ class Registry:
             if self.store.get(key) is not None:
                 raise errors.already_exists(res, md["name"])
             return obj
-        try:
-            rev = self.store.create(key, storage.encode(obj))
-        except KeyExists:
-            raise errors.already_exists(res, md["name"]) from None
+        strat.allocate(self.store, obj, None)  # ClusterIP/NodePort; given back if the write fails
+        for attempt in range(8):  # a generated name that is taken gets another (upstream RetryGenerateName)
+            try:
+                rev = self.store.create(key, storage.encode(obj))
+                break
+            except KeyExists:
+                if not generated or attempt == 7:
+                    strat.release(self.store, obj, None)
+                    raise errors.already_exists(res, md["name"]) from None
+                md["name"] = md["generateName"] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
+                key = storage.object_key(res, ns, md["name"])
+            except BaseException:
+                strat.release(self.store, obj, None)
+                raise
         md["resourceVersion"] = str(rev)
         return obj
 
@@ -214,12 +240,16 @@ class Registry:
         if md.get("deletionTimestamp") and not md.get("finalizers") and self._may_vanish(res, obj):
             return self._remove(res, key, name, int(old_md["resourceVersion"]), obj)
         md.pop("resourceVersion", None)
+        strat.allocate(self.store, obj, old)
         try:
             new_rv = self.store.update(key, storage.encode(obj), int(old_md["resourceVersion"]))
         except Conflict:
+            strat.release(self.store, obj, old)
             raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again") from None
         except KeyNotFound:
+            strat.release(self.store, obj, old)
             raise errors.not_found(res, name) from None
+        strat.release(self.store, old, obj)
         md["resourceVersion"] = str(new_rv)
         return obj
 
@@ -233,20 +263,7 @@ class Registry:
                 if e.code == 404 and content_type == "application/apply-patch+yaml" and subresource is None:
                     return self.create(res, ns, body, dry_run), True
                 raise
-            current = copy.deepcopy(old)
-            try:
-                if content_type == "application/json-patch+json":
-                    new = json_patch(current, body)
-                elif content_type == "application/merge-patch+json":
-                    new = merge_patch(current, body)
-                else:  # strategic merge, and server-side apply approximated by it
-                    new = strategic_merge_patch(current, body, res.kind)
-            except PatchError as e:
-                raise errors.APIError(422 if content_type == "application/json-patch+json" else 400,
-                                      "Invalid" if content_type == "application/json-patch+json" else "BadRequest",
-                                      str(e)) from None
-            if not isinstance(new, dict):
-                raise errors.bad_request("the patch did not produce an object")
+            new = self._patched(res, old, content_type, body, res.kind)
             new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
             try:
                 return self.update(res, ns, name, new, subresource, dry_run, _old=old), False
@@ -255,6 +272,24 @@ class Registry:
                     continue
                 raise
         raise errors.conflict(res, name, "too many concurrent writers; try again")
+
+    @staticmethod
+    def _patched(res: ResourceInfo, old: Obj, content_type: str, body: Any, kind: str) -> Obj:
+        current = copy.deepcopy(old)
+        try:
+            if content_type == "application/json-patch+json":
+                new = json_patch(current, body)
+            elif content_type == "application/merge-patch+json":
+                new = merge_patch(current, body)
+            else:  # strategic merge, and server-side apply approximated by it
+                new = strategic_merge_patch(current, body, kind)
+        except PatchError as e:
+            raise errors.APIError(422 if content_type == "application/json-patch+json" else 400,
+                                  "Invalid" if content_type == "application/json-patch+json" else "BadRequest",
+                                  str(e)) from None
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        return new
 
     def _may_vanish(self, res: ResourceInfo, obj: Obj) -> bool:
         if res.plural == "namespaces":
@@ -270,6 +305,7 @@ class Registry:
             raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again") from None
         except KeyNotFound:
             raise errors.not_found(res, name) from None
+        strategy_for(res).release(self.store, obj, None)
         obj["metadata"]["resourceVersion"] = str(rev)
         return obj
 
@@ -286,6 +322,10 @@ class Registry:
             if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
                 raise errors.conflict(res, name, f'Precondition failed: ResourceVersion in precondition: {pre["resourceVersion"]}, ResourceVersion in object meta: {md.get("resourceVersion")}')
             grace = self._grace(res, obj, options)
+            fin = {"Foreground": FOREGROUND, "Orphan": ORPHAN}.get(propagation_policy(options))
+            added = bool(fin) and fin not in (md.get("finalizers") or [])
+            if added:  # the garbage collector deletes or orphans the dependents, then drops it
+                md["finalizers"] = [*(md.get("finalizers") or []), fin]
             finalizers = md.get("finalizers") or (obj.get("spec", {}).get("finalizers") if res.plural == "namespaces" else None)
             if not grace and not finalizers:
                 if dry_run:
@@ -298,7 +338,9 @@ class Registry:
                     raise
             # graceful: mark and let the owner (agent, controller) finish
             if md.get("deletionTimestamp") and (grace is None or grace >= md.get("deletionGracePeriodSeconds", 0)):
-                return obj, False
+                if not added:
+                    return obj, False
+                grace = md.get("deletionGracePeriodSeconds", 0)
             now = dt.datetime.now(dt.timezone.utc)
             md["deletionTimestamp"] = (now + dt.timedelta(seconds=grace or 0)).strftime("%Y-%m-%dT%H:%M:%SZ")
             md["deletionGracePeriodSeconds"] = grace or 0
@@ -331,6 +373,48 @@ class Registry:
         if grace == 0 and options.get("gracePeriodSeconds") == 0 and not obj["metadata"].get("deletionTimestamp"):
             return 1
         return int(grace)
+
+    # -- subresources ------------------------------------------------------
+    def get_scale(self, res: ResourceInfo, ns: str | None, name: str) -> Obj:
+        return to_scale(self.get(res, ns, name))
+
+    def update_scale(self, res: ResourceInfo, ns: str | None, name: str, body: Any,
+                     content_type: str | None = None, dry_run: bool = False) -> Obj:
+        """PUT (content_type None) or PATCH of the Scale; only spec.replicas of the object changes."""
+        for _ in range(16):
+            old = self.get(res, ns, name)
+            scale = to_scale(old)
+            if content_type is None:
+                new_scale = body
+            else:
+                new_scale = self._patched(res, scale, content_type, body, "Scale")
+            replicas = replicas_of(new_scale)
+            if replicas is None:
+                raise errors.invalid(res, "Scale", name, [("spec.replicas", "Invalid value: must be a non-negative integer")])
+            want_rv = ((new_scale.get("metadata") or {}).get("resourceVersion") or "") if content_type is None else ""
+            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again")
+            try:
+                return to_scale(self.update(res, ns, name, apply_scale(old, replicas), None, dry_run, _old=old))
+            except errors.APIError as e:
+                if e.code == 409 and not want_rv:
+                    continue
+                raise
+        raise errors.conflict(res, name, "too many concurrent writers; try again")
+
+    def finalize_namespace(self, name: str, body: Any, dry_run: bool = False) -> Obj:
+        """PUT namespaces/{name}/finalize: only spec.finalizers changes; a deleted namespace left with
+        no finalizers vanishes."""
+        assert NAMESPACES is not None
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a Namespace")
+        old = self.get(NAMESPACES, None, name)
+        new = copy.deepcopy(old)
+        new.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            new["metadata"]["resourceVersion"] = rv
+        return self.update(NAMESPACES, None, name, new, None, dry_run, _old=old)
 
     def bind(self, ns: str, name: str, binding: Any) -> None:
         pods = lookup("", "v1", "pods")

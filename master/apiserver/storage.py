@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apimachinery.kinds import RESOURCES, ResourceInfo
+from apimachinery.kinds import ResourceInfo, storage_resource, stored_resources
+from master.apiserver.resources.conversion import convert, to_storage
 
-_BY_KEYPART = {(r.group or "core", r.plural): r for r in RESOURCES}
+_BY_KEYPART = {(r.group or "core", r.plural): r for r in stored_resources()}
 
 
 def prefix(res: ResourceInfo, namespace: str | None = None) -> str:
+    res = storage_resource(res)  # versions of one resource share its keys
     base = f"/registry/{res.group or 'core'}/{res.plural}/"
     if res.namespaced and namespace:
         base += f"{namespace}/"
@@ -34,6 +36,7 @@ def resource_of_key(key: str) -> ResourceInfo | None:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
+    obj = to_storage(obj)  # the storage version (a copy when converted)
     md: dict[str, Any] = obj.get("metadata") or {}
     rv = md.pop("resourceVersion", None)
     try:
@@ -43,7 +46,8 @@ def encode(obj: dict[str, Any]) -> bytes:
             md["resourceVersion"] = rv
 
 
-def decode(value: bytes, revision: int) -> dict[str, Any]:
+def decode(value: bytes, revision: int, res: ResourceInfo | None = None) -> dict[str, Any]:
+    """The stored object at `revision`, converted to `res`'s version when given."""
     obj = json.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-    return obj
+    return convert(obj, res) if res is not None else obj

@@ -6,21 +6,53 @@ It keeps the events of the last `window_seconds` so a watch may resume from
 any resourceVersion inside that window; older versions get 410 Gone and the
 client relists.  A watcher that falls `queue_size` events behind is closed:
 it relists, as with kine and the upstream cacher.
+
+It also holds the current state of every object (loaded once at start, kept
+by the same events), so lists are served from memory as upstream's cacher
+does: a list is exact because the store calls `_on_event` synchronously after
+each commit.  Each event is encoded once per watched version and the bytes
+are shared by every watcher (`CachedEvent.encoded`); list items keep their
+encoding until the object changes (`Entry.item`).
 """
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from apimachinery import meta
-from apimachinery.kinds import ResourceInfo
+from apimachinery.kinds import ResourceInfo, same_storage
 from master.apiserver import storage
+from master.apiserver.resources.conversion import convert
 from master.store import Event, Store
 
+try:
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
+    import json
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
 Filter = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One live object as the cache holds it; `item` is its list-item encoding (no kind/apiVersion)."""
+    obj: dict[str, Any]
+    raw: bytes | None = None
+
+    def item(self) -> bytes:
+        if self.raw is None:
+            self.raw = dumps({k: v for k, v in self.obj.items() if k not in ("kind", "apiVersion")})
+        return self.raw
 
 
 @dataclass(slots=True)
@@ -32,6 +64,24 @@ class CachedEvent:
     obj: dict[str, Any]
     prev: dict[str, Any] | None
     at: float
+    enc: dict[str, bytes] = field(default_factory=dict)
+    matched: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+
+    def encoded(self, kind: str, obj: dict[str, Any]) -> bytes:
+        """`{"type": kind, "object": obj}` and a newline, encoded once per (kind, version) and shared."""
+        k = f"{kind} {obj.get('apiVersion', '')}"
+        b = self.enc.get(k)
+        if b is None:
+            b = self.enc[k] = dumps({"type": kind, "object": obj}) + b"\n"
+        return b
+
+
+class Delivery(tuple):
+    """(type, object) as a watcher receives it, with the shared event (for its encoded bytes) beside."""
+    ev: CachedEvent
+
+    def encoded(self) -> bytes:
+        return self.ev.encoded(self[0], self[1])
 
 
 @dataclass(eq=False)
@@ -42,15 +92,26 @@ class Watcher:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue())
     limit: int = 10_000
     closed: bool = False
+    selector_key: str | None = None  # watchers with equal keys share one selector evaluation per event
 
     def offer(self, ev: CachedEvent) -> None:
         """Translate one change for this watcher (selector transitions become ADDED/DELETED)."""
-        if self.closed or ev.res is not self.res:
+        if self.closed or not same_storage(ev.res, self.res):
             return
         if self.namespace and ev.namespace != self.namespace:
             return
-        now = self.matches(ev.obj)
-        before = ev.prev is not None and self.matches(ev.prev)
+        obj, prev = ev.obj, ev.prev
+        if ev.res is not self.res:  # another version of the same resource
+            obj, prev = convert(obj, self.res), (convert(prev, self.res) if prev is not None else None)
+        memo = f"{self.selector_key} {self.res.group_version}" if self.selector_key is not None else ""
+        hit = ev.matched.get(memo) if memo else None
+        if hit is None:
+            now = self.matches(obj)
+            before = prev is not None and self.matches(prev)
+            if memo:
+                ev.matched[memo] = (now, before)
+        else:
+            now, before = hit
         if ev.type == "MODIFIED":
             if now and before:
                 kind = "MODIFIED"
@@ -68,7 +129,9 @@ class Watcher:
             self.closed = True
             self.queue.put_nowait(None)
             return
-        self.queue.put_nowait((kind, ev.obj))
+        d = Delivery((kind, obj))
+        d.ev = ev
+        self.queue.put_nowait(d)
 
 
 class WatchCache:
@@ -77,8 +140,13 @@ class WatchCache:
         self._window = window_seconds
         self._events: collections.deque[CachedEvent] = collections.deque(maxlen=max_events)
         self._watchers: set[Watcher] = set()
-        self.start_revision = store.current_revision()
+        self._objects: dict[str, Entry] = {}
         self._unsubscribe = store.subscribe(self._on_event)
+        kvs, self.revision, _ = store.list("/registry/")
+        for kv in kvs:
+            if storage.resource_of_key(kv.key) is not None:
+                self._objects.setdefault(kv.key, Entry(storage.decode(kv.value, kv.mod_revision)))
+        self.start_revision = self.revision
 
     def close(self) -> None:
         self._unsubscribe()
@@ -86,6 +154,7 @@ class WatchCache:
             self.stop(w)
 
     def _on_event(self, ev: Event) -> None:
+        self.revision = max(self.revision, ev.revision)
         res = storage.resource_of_key(ev.key)
         if res is None:
             return
@@ -96,6 +165,10 @@ class WatchCache:
         else:
             assert ev.value is not None
             obj = storage.decode(ev.value, ev.revision)
+        if ev.type == "DELETED":
+            self._objects.pop(ev.key, None)
+        else:
+            self._objects[ev.key] = Entry(obj)
         cached = CachedEvent(ev.revision, ev.type, res, meta.namespace(obj), obj, prev, time.monotonic())
         if len(self._events) == self._events.maxlen:
             self.start_revision = self._events[0].revision
@@ -113,22 +186,37 @@ class WatchCache:
         self._trim()
         return self.start_revision
 
-    def watch(self, res: ResourceInfo, namespace: str | None, matches: Filter, from_revision: int) -> Watcher:
+    def watch(self, res: ResourceInfo, namespace: str | None, matches: Filter, from_revision: int,
+              selector_key: str | None = None) -> Watcher:
         """Start a watcher that receives every change after from_revision.
 
         Raises LookupError when from_revision is older than the cache holds (the caller answers 410)."""
         if from_revision < self.oldest_resumable():
             raise LookupError(from_revision)
-        w = Watcher(res, namespace, matches)
-        for ev in self._events:
-            if ev.revision > from_revision:
-                w.offer(ev)
+        w = Watcher(res, namespace, matches, selector_key=selector_key)
+        start = bisect.bisect_right(self._events, from_revision, key=lambda e: e.revision)
+        for i in range(start, len(self._events)):
+            w.offer(self._events[i])
         self._watchers.add(w)
         return w
 
     def stop(self, w: Watcher) -> None:
         self._watchers.discard(w)
         w.closed = True
+
+    def list(self, res: ResourceInfo, namespace: str | None, keep: Filter | None = None) -> tuple[list[Entry], int]:
+        """The live objects of res (in namespace), in key order, that keep accepts, and the revision
+        they are current at.  Entries are shared: callers must not change them."""
+        prefix = storage.prefix(res, namespace)
+        stored = storage.resource_of_key(prefix + "x")
+        out = []
+        for key in sorted(k for k in self._objects if k.startswith(prefix)):
+            e = self._objects[key]
+            if stored is not res:
+                e = Entry(convert(e.obj, res))
+            if keep is None or keep(e.obj):
+                out.append(e)
+        return out, self.revision
 
     @property
     def watcher_count(self) -> int:

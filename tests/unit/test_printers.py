@@ -193,11 +193,11 @@ def test_event_table() -> None:
 
 
 def test_generic_fallback() -> None:
-    t = table_for("configmaps", [{"metadata": {"name": "cm", "creationTimestamp": ago(seconds=5)}},
+    t = table_for("podtemplates", [{"metadata": {"name": "cm", "creationTimestamp": ago(seconds=5)}},
                                  {"metadata": {"name": "cm2"}}], now=NOW)
     assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Age"]
     assert [r["cells"] for r in t["rows"]] == [["cm", "5s"], ["cm2", "<unknown>"]]
-    assert table_for("configmaps", [], now=NOW)["rows"] == []
+    assert table_for("podtemplates", [], now=NOW)["rows"] == []
 
 
 def test_column_definitions_are_copies() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from apimachinery import meta
 from apimachinery.kinds import ResourceInfo
+from master.store import Store
 
 Obj = dict[str, Any]
 Causes = list[tuple[str, str]]
@@ -49,6 +50,16 @@ class Strategy:
                 new[k] = v
         new["metadata"] = old["metadata"] | {"resourceVersion": new.get("metadata", {}).get("resourceVersion", "")}
 
+    def allocate(self, store: Store, new: Obj, old: Obj | None) -> None:
+        """Claim in the store what `new` needs and `old` (None on create) did not hold
+        (ClusterIPs, NodePorts). Called after validation, right before the write;
+        raises errors.APIError when a requested value is taken. Idempotent."""
+
+    def release(self, store: Store, obj: Obj, keep: Obj | None) -> None:
+        """Give back what `obj` holds and `keep` does not: after a delete (keep None),
+        after an update (obj old, keep new), after a failed write (obj new, keep old).
+        Idempotent; never raises for values already free."""
+
     def spec_changed(self, new: Obj, old: Obj) -> bool:
         return json.dumps(new.get("spec"), sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
 
@@ -70,4 +81,7 @@ def strategy_for(res: ResourceInfo) -> Strategy:
     return _STRATEGIES.get(f"{res.group}/{res.plural}", _DEFAULT)
 
 
-from master.apiserver.resources import events, namespaces, nodes, pods  # noqa: E402,F401  (registration)
+from master.apiserver.resources import (  # noqa: E402,F401  (registration)
+    apps, configmaps, endpoints, events, hpa, ingresses, namespaces, nodes, pods, policy, rbac,
+    replicationcontrollers, secrets, serviceaccounts, services, volumes,
+)
