@@ -27,11 +27,18 @@ def cmd_master(a: argparse.Namespace) -> int:
     if bad:
         print(f"coracle master: unknown component(s) {bad}; choose from {', '.join(m.COMPONENTS)}", file=sys.stderr)
         return 2
+    from master.apiserver.apigroups import RuntimeConfigError, parse_runtime_config
+    try:
+        apis = parse_runtime_config(a.runtime_config)
+    except RuntimeConfigError as e:
+        print(f"coracle master: {e}", file=sys.stderr)
+        return 2
     api = a.api or f"http://{a.bind}:{a.port}"
     if a.kubeconfig:
         os.makedirs(os.path.dirname(a.kubeconfig) or ".", exist_ok=True)
         m.write_kubeconfig(a.kubeconfig, api)
-    asyncio.run(m.run(a.store, a.bind, a.port, comps, api, a.cluster_cidr))
+    asyncio.run(m.run(a.store, a.bind, a.port, comps, api, a.cluster_cidr, watch_window=a.watch_window_seconds,
+                      apis=apis))
     return 0
 
 
@@ -81,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--components", default=",".join(("apiserver", "scheduler", "controllers")))
     m.add_argument("--cluster-cidr", default="10.244.0.0/16")
     m.add_argument("--kubeconfig", default="", help="write an admin kubeconfig for this server here")
+    m.add_argument("--watch-window-seconds", type=float, default=300.0,
+                   help="how long a watch may resume from an old resourceVersion before 410 Gone")
+    m.add_argument("--runtime-config", default="",
+                   help="switch API group-versions on/off as upstream: api/all=false,api/v1=true,apps/v1=false,"
+                        "autoscaling/v2=false (default: all on)")
     m.set_defaults(fn=cmd_master)
 
     ag = sub.add_parser("agent", help="run the node agent (as root)")

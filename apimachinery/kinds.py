@@ -6,6 +6,7 @@ this one table; adding a resource starts here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -129,10 +130,11 @@ def by_kind(group: str, kind: str) -> ResourceInfo | None:
     return _BY_KIND.get((group, kind))
 
 
-def groups() -> dict[str, list[str]]:
-    """Group name -> its versions, preferred first; the core group is ""."""
+def groups(resources: Iterable[ResourceInfo] | None = None) -> dict[str, list[str]]:
+    """Group name -> its versions, preferred first; the core group is "".  `resources`: the served
+    subset (master.apiserver.apigroups) when some are switched off."""
     out: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in RESOURCES if resources is None else resources:
         versions = out.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
@@ -158,8 +160,9 @@ def same_storage(a: ResourceInfo, b: ResourceInfo) -> bool:
     return storage_resource(a) is storage_resource(b)
 
 
-def in_group_version(group: str, version: str) -> list[ResourceInfo]:
-    return [r for r in RESOURCES if r.group == group and r.version == version]
+def in_group_version(group: str, version: str,
+                     resources: Iterable[ResourceInfo] | None = None) -> list[ResourceInfo]:
+    return [r for r in (RESOURCES if resources is None else resources) if r.group == group and r.version == version]
 
 
 def for_object(api_version: str, kind: str) -> ResourceInfo | None:

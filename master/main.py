@@ -14,6 +14,7 @@ from aiohttp import web
 from apimachinery import kinds
 from apimachinery.client import Client
 from master.apiserver import storage
+from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
@@ -47,7 +48,8 @@ def ensure_system_namespaces(server: APIServer) -> None:
 
 
 async def run(store_url: str, bind: str, port: int, components: list[str], api_url: str,
-              cluster_cidr: str, compact_every: float = 60.0) -> None:
+              cluster_cidr: str, compact_every: float = 60.0, watch_window: float = 300.0, apis: APIGroups = ALL) -> None:
+    """`apis`: the served set from --runtime-config; the scheduler and controllers skip what it leaves out."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,7 +60,7 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
     try:
         if "apiserver" in components:
             store = open_store(store_url)
-            server = APIServer(store, advertise=f"{bind}:{port}")
+            server = APIServer(store, advertise=f"{bind}:{port}", watch_window=watch_window, apis=apis)
             ensure_system_namespaces(server)
             runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await runner.setup()
@@ -66,12 +68,17 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
             log.info("API server listening on http://%s:%d (store %s)", bind, port, store_url)
             tasks.append(asyncio.create_task(_compactor(store, server, compact_every)))
         client = Client(api_url, user_agent="coracle-master")
-        if "scheduler" in components:
+        core = {p for p in ("pods", "nodes", "namespaces") if apis.lookup("", "v1", p) is not None}
+        if "scheduler" in components and {"pods", "nodes"} <= core:
             tasks.append(asyncio.create_task(Scheduler(client).run()))
         if "controllers" in components:
-            tasks.append(asyncio.create_task(NodeIPAM(client, cluster_cidr).run()))
-            tasks.append(asyncio.create_task(NamespaceController(client).run()))
-            tasks.append(asyncio.create_task(GarbageCollector(client).run()))
+            if "nodes" in core:
+                tasks.append(asyncio.create_task(NodeIPAM(client, cluster_cidr).run()))
+            if "namespaces" in core:
+                tasks.append(asyncio.create_task(NamespaceController(client, apis=apis).run()))
+            tasks.append(asyncio.create_task(GarbageCollector(client, apis).run()))
+        if core != {"pods", "nodes", "namespaces"}:
+            log.warning("core/v1 pods, nodes or namespaces switched off: scheduler/controllers needing them not started")
         await stop.wait()
     finally:
         for t in tasks:

@@ -18,6 +18,7 @@ from apimachinery.fields import FieldSelector, parse_field_selector, unsupported
 from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector, SelectorError, parse_selector
 from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
+from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.printers import table_for
 from master.apiserver.registry import PATCH_TYPES, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
@@ -50,8 +51,9 @@ def _wants_table(request: web.Request) -> bool:
 
 class APIServer:
     def __init__(self, store: Store, advertise: str = "127.0.0.1:6443", watch_window: float = 300.0,
-                 bookmark_seconds: float = 30.0):
+                 bookmark_seconds: float = 30.0, apis: APIGroups = ALL):
         self.store = store
+        self.apis = apis  # what --runtime-config switched on; the store keeps every resource either way
         self.bookmark_seconds = bookmark_seconds
         self.registry = Registry(store)
         self.cache = WatchCache(store, window_seconds=watch_window)
@@ -77,28 +79,27 @@ class APIServer:
             if path == "/api":
                 agg = discovery.wants_aggregated(request.headers.get("Accept", ""))
                 if agg:
-                    return _respond(discovery.aggregated(True, agg), content_type=agg)
-                return _respond(discovery.api_versions(self.advertise))
+                    return _respond(discovery.aggregated(True, agg, self.apis), content_type=agg)
+                return _respond(discovery.api_versions(self.advertise, self.apis))
             if path == "/apis":
                 agg = discovery.wants_aggregated(request.headers.get("Accept", ""))
                 if agg:
-                    return _respond(discovery.aggregated(False, agg), content_type=agg)
-                return _respond(discovery.api_group_list())
+                    return _respond(discovery.aggregated(False, agg, self.apis), content_type=agg)
+                return _respond(discovery.api_group_list(self.apis))
             if path.startswith("/openapi/v3"):
-                return openapi.respond(path, request.headers.get("If-None-Match"))
+                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis)
             parts = path.strip("/").split("/")
             if parts[0] == "api" and len(parts) == 2:
                 return self._resource_list("", parts[1])
             if parts[0] == "apis" and len(parts) in (2, 3):
-                from apimachinery import kinds
-                versions = kinds.groups().get(parts[1])
+                versions = self.apis.versions(parts[1])
                 if not versions or (len(parts) == 3 and parts[2] not in versions):
                     raise errors.path_not_found(path)
                 if len(parts) == 2:
                     return _respond(discovery.api_group(parts[1], versions))
                 return self._resource_list(parts[1], parts[2])
             try:
-                target = paths.parse(path)
+                target = paths.parse(path, self.apis)
             except paths.UnknownPath:
                 raise errors.path_not_found(path) from None
             resp = await self._resource(request, target)
@@ -114,10 +115,9 @@ class APIServer:
             return _error(errors.internal(str(e)))
 
     def _resource_list(self, group: str, version: str) -> web.Response:
-        from apimachinery import kinds
-        if version not in kinds.groups().get(group, []):
+        if not self.apis.serves_version(group, version):
             raise errors.path_not_found(f"/{'apis/' + group if group else 'api'}/{version}")
-        return _respond(discovery.resource_list(group, version))
+        return _respond(discovery.resource_list(group, version, self.apis))
 
     # -- resources ---------------------------------------------------------
     async def _resource(self, request: web.Request, t: paths.Target) -> web.StreamResponse:

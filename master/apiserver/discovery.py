@@ -1,12 +1,13 @@
 """Discovery documents, built from the kinds table: legacy (`APIVersions`,
 `APIGroupList`, `APIResourceList`) and aggregated (`apidiscovery.k8s.io/v2`),
-which lets kubectl discover everything in two requests."""
+which lets kubectl discover everything in two requests.  Every document
+covers only what the `APIGroups` passed in serves (`--runtime-config`)."""
 from __future__ import annotations
 
 from typing import Any
 
-from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
+from master.apiserver.apigroups import ALL, APIGroups
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
@@ -19,8 +20,8 @@ def wants_aggregated(accept: str) -> str | None:
     return AGGREGATED_V2 if "v=v2;" in accept.replace(" ", "") else AGGREGATED_V2BETA1
 
 
-def api_versions(server_address: str) -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"],
+def api_versions(server_address: str, apis: APIGroups = ALL) -> dict[str, Any]:
+    return {"kind": "APIVersions", "versions": apis.versions(""),
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
@@ -33,16 +34,16 @@ def api_group(group: str, versions: list[str]) -> dict[str, Any]:
             "versions": [_gv(group, v) for v in versions], "preferredVersion": _gv(group, versions[0])}
 
 
-def api_group_list() -> dict[str, Any]:
-    groups = [api_group(g, vs) for g, vs in kinds.groups().items() if g]
+def api_group_list(apis: APIGroups = ALL) -> dict[str, Any]:
+    groups = [api_group(g, vs) for g, vs in apis.groups().items() if g]
     for g in groups:
         del g["kind"], g["apiVersion"]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def resource_list(group: str, version: str) -> dict[str, Any]:
+def resource_list(group: str, version: str, apis: APIGroups = ALL) -> dict[str, Any]:
     out = []
-    for r in kinds.in_group_version(group, version):
+    for r in apis.in_group_version(group, version):
         out.append({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
                     "verbs": list(r.verbs), **({"shortNames": list(r.short_names)} if r.short_names else {}),
                     **({"categories": list(r.categories)} if r.categories else {})})
@@ -67,16 +68,16 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
     }
 
 
-def aggregated(core: bool, content_type: str) -> dict[str, Any]:
+def aggregated(core: bool, content_type: str, apis: APIGroups = ALL) -> dict[str, Any]:
     """The aggregated list for /api (core=True) or /apis."""
     items = []
-    for group, versions in kinds.groups().items():
+    for group, versions in apis.groups().items():
         if bool(group) == core:
             continue
         items.append({
             "metadata": {"name": group} if group else {},
             "versions": [{"version": v, "freshness": "Current",
-                          "resources": [_aggregated_resource(r) for r in kinds.in_group_version(group, v)]}
+                          "resources": [_aggregated_resource(r) for r in apis.in_group_version(group, v)]}
                          for v in versions],
         })
     version = "v2" if content_type == AGGREGATED_V2 else "v2beta1"

@@ -7,7 +7,9 @@ carries `x-kubernetes-group-version-kind` and a `fieldValidation` parameter
 strategic-merge-patch builder read `components.schemas` (from `schemas`): the
 kind's schema found by its `x-kubernetes-group-version-kind`, descriptions,
 `$ref`s wrapped in `allOf`, patch merge keys.  Documents are built once per
-group-version and served with an ETag (304 on `If-None-Match`).
+group-version and served with an ETag (304 on `If-None-Match`).  The index
+and the documents cover only what the `APIGroups` passed in serves
+(`--runtime-config`); a switched-off group-version's document is a 404.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from aiohttp import web
 from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors, schemas
+from master.apiserver.apigroups import ALL, APIGroups
 
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
@@ -122,20 +125,20 @@ def _built(group: str, version: str, resources: tuple[ResourceInfo, ...]) -> tup
     return doc, body, hashlib.sha512(body).hexdigest().upper()
 
 
-def index() -> dict[str, Any]:
+def index(apis: APIGroups = ALL) -> dict[str, Any]:
     out = {}
-    for group, versions in kinds.groups().items():
+    for group, versions in apis.groups().items():
         for v in versions:
             p = _gv_path(group, v)
-            digest = _built(group, v, tuple(kinds.in_group_version(group, v)))[2]
+            digest = _built(group, v, tuple(apis.in_group_version(group, v)))[2]
             out[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={digest}"}
     return {"paths": out}
 
 
-def respond(path: str, if_none_match: str | None = None) -> web.Response:
+def respond(path: str, if_none_match: str | None = None, apis: APIGroups = ALL) -> web.Response:
     """Serve `/openapi/v3` or `/openapi/v3/<gv path>`; 404 for a group-version we do not serve."""
     if path == "/openapi/v3":
-        return web.json_response(index(), dumps=lambda o: json.dumps(o, separators=(",", ":")))
+        return web.json_response(index(apis), dumps=lambda o: json.dumps(o, separators=(",", ":")))
     gv = path[len("/openapi/v3/"):].split("/")
     if len(gv) == 2 and gv[0] == "api":
         group, version = "", gv[1]
@@ -143,9 +146,9 @@ def respond(path: str, if_none_match: str | None = None) -> web.Response:
         group, version = gv[1], gv[2]
     else:
         raise errors.path_not_found(path)
-    if version not in kinds.groups().get(group, []):
+    if not apis.serves_version(group, version):
         raise errors.path_not_found(path)
-    _doc, body, digest = _built(group, version, tuple(kinds.in_group_version(group, version)))
+    _doc, body, digest = _built(group, version, tuple(apis.in_group_version(group, version)))
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": "no-cache, private"}
     if if_none_match and etag in (t.strip() for t in if_none_match.split(",")):

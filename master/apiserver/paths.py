@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
+from master.apiserver.apigroups import ALL, APIGroups
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,10 @@ class UnknownPath(Exception):
     pass
 
 
-def parse(path: str) -> Target:
+def parse(path: str, apis: APIGroups = ALL) -> Target:
+    """What `path` addresses among the resources `apis` serves; UnknownPath otherwise
+    (a switched-off group-version is unknown, as upstream)."""
+    lookup = apis.lookup
     parts = [p for p in path.split("/") if p]
     if not parts:
         raise UnknownPath(path)
@@ -36,10 +39,11 @@ def parse(path: str) -> Target:
     else:
         raise UnknownPath(path)
     namespace = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and kinds.lookup(group, version, rest[2]) is not None \
-            and kinds.lookup(group, version, rest[2]).namespaced:  # type: ignore[union-attr]
-        namespace, rest = rest[1], rest[2:]
-    res = kinds.lookup(group, version, rest[0])
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        inner = lookup(group, version, rest[2])
+        if inner is not None and inner.namespaced:
+            namespace, rest = rest[1], rest[2:]
+    res = lookup(group, version, rest[0])
     if res is None or len(rest) > 3:
         raise UnknownPath(path)
     name = rest[1] if len(rest) >= 2 else None

@@ -14,7 +14,10 @@ policies, as kube-controller-manager's garbage collector.
 Informers on every stored resource feed a uid graph (owner uid -> dependents)
 and a keyed work queue; each sync looks at one object and acts through the
 API with resourceVersion preconditions, so running it twice changes nothing.
-Decisions are the pure functions at the top.
+Decisions are the pure functions at the top.  Only resources the API server
+serves (`--runtime-config`) are watched, through a served version of their
+storage (autoscaling/v1 when v2 is off); a dependent whose owner's kind is not
+served is left alone, as upstream does with an owner it cannot map.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
 from apimachinery.informer import Informer
 from apimachinery.workqueue import WorkQueue
+from master.apiserver.apigroups import ALL, APIGroups
 
 log = logging.getLogger("coracle.gc")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
@@ -67,15 +71,18 @@ def _key(res: kinds.ResourceInfo, obj: Obj) -> str:
 
 
 class GarbageCollector:
-    def __init__(self, client: Client):
-        self.client = client
+    def __init__(self, client: Client, apis: APIGroups = ALL):
+        self.client, self.apis = client, apis
         self.queue = WorkQueue()
         self.informers: list[Informer] = []
         self.objects: dict[str, tuple[kinds.ResourceInfo, Obj]] = {}  # key -> latest
         self.by_uid: dict[str, str] = {}
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent keys
-        for res in kinds.stored_resources():
-            if "watch" not in res.verbs:
+        for stored in kinds.stored_resources():
+            res = apis.serving(stored)
+            if res is None or "watch" not in res.verbs:
+                if res is None:
+                    log.info("garbage collector: %s is not served; not watching it", stored.qualified)
                 continue
             inf = Informer(client, res)
             inf.add_handlers(on_add=functools.partial(self._seen, res),
@@ -187,6 +194,7 @@ class GarbageCollector:
             return
         for ref in refs:
             ores = kinds.for_object(ref.get("apiVersion", ""), ref.get("kind", ""))
+            ores = self.apis.serving(ores) if ores is not None else None
             if ores is None:
                 return  # an owner of a kind we do not serve: leave the dependent alone
             owner_key = self.by_uid.get(ref.get("uid", ""))

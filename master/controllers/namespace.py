@@ -6,7 +6,9 @@ server lets it vanish.  As kube-controller-manager's namespace controller.
 
 Level-triggered: an informer on namespaces feeds a keyed work queue; a sync
 that finds content still present (pods in their grace period) requeues.
-Neighbours: the registry's finalize and deletecollection semantics.
+Neighbours: the registry's finalize and deletecollection semantics.  Only
+served resources (`--runtime-config`) are emptied, as upstream's controller
+works from discovery; objects of a switched-off group stay in the store.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
 from apimachinery.informer import Informer
 from apimachinery.workqueue import WorkQueue
+from master.apiserver.apigroups import ALL, APIGroups
 
 log = logging.getLogger("coracle.namespace")
 NAMESPACES = kinds.lookup("", "v1", "namespaces")
@@ -38,16 +41,20 @@ def finalized(ns: Obj) -> Obj:
             "spec": {"finalizers": [f for f in ns.get("spec", {}).get("finalizers") or [] if f != FINALIZER]}}
 
 
-def namespaced_resources() -> list[kinds.ResourceInfo]:
-    """One resource per storage location that can be listed and deleted in a namespace."""
-    return [r for r in kinds.RESOURCES if r.namespaced and r.stored_as is None
-            and "deletecollection" in r.verbs and "list" in r.verbs]
+def namespaced_resources(apis: APIGroups = ALL) -> list[kinds.ResourceInfo]:
+    """One served resource per storage location that can be listed and deleted in a namespace."""
+    out = []
+    for stored in kinds.stored_resources():
+        r = apis.serving(stored)
+        if r is not None and r.namespaced and "deletecollection" in r.verbs and "list" in r.verbs:
+            out.append(r)
+    return out
 
 
 class NamespaceController:
-    def __init__(self, client: Client, retry_seconds: float = 1.0):
+    def __init__(self, client: Client, retry_seconds: float = 1.0, apis: APIGroups = ALL):
         assert NAMESPACES is not None
-        self.client, self.retry = client, retry_seconds
+        self.client, self.retry, self.apis = client, retry_seconds, apis
         self.namespaces = Informer(client, NAMESPACES)
         self.queue = WorkQueue()
         self.namespaces.add_handlers(on_add=self._enqueue, on_update=lambda _o, n: self._enqueue(n))
@@ -88,7 +95,7 @@ class NamespaceController:
         if not needs_cleanup(ns):
             return True
         left = 0
-        for res in namespaced_resources():
+        for res in namespaced_resources(self.apis):
             items = (await self.client.list(res, name)).get("items") or []
             if not items:
                 continue
