@@ -72,7 +72,8 @@ def make_host(cfg: AgentConfig, pod_cidr: str) -> PodHost:
     return PodHost(records=RecordStore(cfg.state_dir), sandbox=Sandbox(cfg.run_dir), network=network,
                    cgroups=cgroups.detect(), runtime=Runc(root=os.path.join(cfg.run_dir, "runc")), images=images,
                    cgroup_root=cfg.cgroup_root, node_name=cfg.node_name, host_ip=cfg.node_ip,
-                   backoff_base=cfg.backoff_base, limits=oci.AgentLimits.current(), node_capacity=capacity)
+                   backoff_base=cfg.backoff_base, limits=oci.AgentLimits.current(), node_capacity=capacity,
+                   cluster_dns=podspec.cluster_dns(cfg.service_cidr))
 
 
 def known_uids(host: PodHost) -> set[str]:

@@ -46,6 +46,15 @@ def crash_point(step: str) -> None:
         os._exit(137)
 
 
+def _host_resolv() -> str:
+    """The node's own resolv.conf (dnsPolicy Default, hostNetwork pods)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def _ts(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
 
@@ -79,6 +88,7 @@ class PodHost:
     lookup: podspec.Lookup | None = None  # configmaps/secrets from the agent's informers, when served
     node_capacity: podspec.NodeCapacity = field(default_factory=podspec.NodeCapacity)
     exec_fn: probes.ExecFn | None = None  # exec probes and hooks; default: `runc exec` under the runtime's root
+    cluster_dns: str = CLUSTER_DNS  # the nameserver of ClusterFirst pods (podspec.cluster_dns of the service CIDR)
 
     async def exec_in(self, rid: str, argv: list[str], timeout: float) -> int:
         """Run argv in a running container (probes, hooks); its exit code."""
@@ -117,10 +127,7 @@ class PodHost:
         os.makedirs(etc, exist_ok=True)
         self._write(os.path.join(etc, "hosts"), podspec.hosts_file(pod, ip))
         self._write(os.path.join(etc, "hostname"), hostname + "\n")
-        ns = md.get("namespace", "default")
-        self._write(os.path.join(etc, "resolv.conf"),
-                    f"nameserver {CLUSTER_DNS}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\n"
-                    "options ndots:5\n")
+        self._write(os.path.join(etc, "resolv.conf"), podspec.resolv_conf(pod, self.cluster_dns, _host_resolv()))
         changed = (rec.ip, rec.host_veth, rec.netns) != (ip, veth_name, paths.net)
         rec.ip, rec.host_veth = ip, veth_name
         rec.netns, rec.ipcns, rec.utsns = paths.net, paths.ipc, paths.uts
@@ -175,13 +182,14 @@ class PodHost:
             self.records.save(rec)
             return []
         try:
-            env = podspec.container_env(pod, spec_c, image.config.get("Env") or [], self.node_name, self.host_ip,
-                                        rec.ip, self.lookup, self.node_capacity)
+            declared = podspec.spec_env(pod, spec_c, self.node_name, self.host_ip, rec.ip, self.lookup,
+                                        self.node_capacity)
         except (podspec.ConfigError, ValueError) as e:
             cr.reason, cr.message, cr.image = "CreateContainerConfigError", str(e), spec_c.get("image", "")
             self.records.save(rec)
             return []
-        args = podspec.container_args(spec_c, image.config, env)
+        env = podspec.merge_env(pod, image.config.get("Env") or [], declared)
+        args = podspec.container_args(spec_c, image.config, env, declared)
         if not args:
             cr.reason, cr.message = "CreateContainerError", "no command specified"
             self.records.save(rec)

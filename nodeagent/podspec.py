@@ -155,10 +155,25 @@ def container_env(pod: Obj, c: Obj, image_env: list[str], node_name: str, host_i
                   lookup: Lookup | None = None, node: NodeCapacity | None = None) -> list[str]:
     """The process env: image env, then envFrom, then env (later wins), `$(VAR)` expanded.
     Raises ConfigError for a missing non-optional configMap/secret or key."""
+    return merge_env(pod, image_env, spec_env(pod, c, node_name, host_ip, pod_ip, lookup, node))
+
+
+def merge_env(pod: Obj, image_env: list[str], declared: dict[str, str]) -> list[str]:
+    """The image's env overlaid with the spec's (`spec_env`), plus HOSTNAME."""
     env: dict[str, str] = {}
     for item in image_env:
         k, _, v = item.partition("=")
         env[k] = v
+    env.update(declared)
+    env.setdefault("HOSTNAME", (pod.get("spec", {}).get("hostname") or pod["metadata"]["name"])[:63])  # as the UTS name
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def spec_env(pod: Obj, c: Obj, node_name: str, host_ip: str, pod_ip: str,
+             lookup: Lookup | None = None, node: NodeCapacity | None = None) -> dict[str, str]:
+    """What the container spec declares (envFrom, then env; later wins), `$(VAR)` expanded: also the
+    variables `$(VAR)` in command and args may refer to (upstream: not the image's).
+    Raises ConfigError for a missing non-optional configMap/secret or key."""
     ns = pod["metadata"].get("namespace", "default")
     declared: dict[str, str] = {}
     for src in c.get("envFrom") or []:
@@ -183,9 +198,7 @@ def container_env(pod: Obj, c: Obj, image_env: list[str], node_name: str, host_i
                 raise ConfigError(f'couldn\'t find key {ref.get("key")} in {kind[:-1]} {ns}/{ref.get("name")}')
         else:
             declared[e["name"]] = ""
-    env.update(declared)
-    env.setdefault("HOSTNAME", (pod.get("spec", {}).get("hostname") or pod["metadata"]["name"])[:63])  # as the UTS name
-    return [f"{k}={v}" for k, v in env.items()]
+    return declared
 
 
 def hosts_file(pod: Obj, ip: str) -> str:
@@ -199,11 +212,15 @@ def hosts_file(pod: Obj, ip: str) -> str:
     return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{names}\n{extra}"
 
 
-def container_args(c: Obj, image_config: Obj, env: list[str]) -> list[str]:
+def container_args(c: Obj, image_config: Obj, env: list[str], spec_vars: dict[str, str] | None = None) -> list[str]:
     """Upstream's rules: command replaces Entrypoint (and drops Cmd); args replace Cmd.
-    `$(VAR)` expands only variables the container spec declares, not the image's."""
-    declared = {e.get("name") for e in c.get("env") or []}
-    vars_ = {k: v for k, v in (item.partition("=")[::2] for item in env) if k in declared}
+    `$(VAR)` expands only variables the container spec declares (`spec_vars`, from env and envFrom;
+    without it, the names in `env:` looked up in `env`), not the image's."""
+    if spec_vars is not None:
+        vars_ = dict(spec_vars)
+    else:
+        declared = {e.get("name") for e in c.get("env") or []}
+        vars_ = {k: v for k, v in (item.partition("=")[::2] for item in env) if k in declared}
     entry = image_config.get("Entrypoint") or []
     cmd = image_config.get("Cmd") or []
     if c.get("command"):
@@ -213,3 +230,46 @@ def container_args(c: Obj, image_config: Obj, env: list[str]) -> list[str]:
     else:
         argv = list(entry) + list(cmd)
     return argv
+
+
+def cluster_dns(service_cidr: str) -> str:
+    """The cluster DNS service's address: the 10th of the service range (10.96.0.10 by default)."""
+    import ipaddress
+    return str(ipaddress.ip_network(service_cidr, strict=False)[10])
+
+
+def resolv_conf(pod: Obj, dns_ip: str, host_resolv: str) -> str:
+    """/etc/resolv.conf by dnsPolicy as upstream: ClusterFirst (the default; a hostNetwork pod falls back
+    to Default), ClusterFirstWithHostNet, Default (the node's file), None (dnsConfig alone); dnsConfig's
+    nameservers (at most 3 in all), searches and options are added."""
+    spec = pod.get("spec", {})
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    if policy == "ClusterFirst" and spec.get("hostNetwork"):
+        policy = "Default"
+    servers: list[str] = []
+    search: list[str] = []
+    opts: dict[str, str | None] = {}
+    if policy == "Default":
+        for ln in host_resolv.splitlines():
+            f = ln.split()
+            if len(f) >= 2 and f[0] == "nameserver":
+                servers.append(f[1])
+            elif f and f[0] in ("search", "domain"):
+                search = f[1:]
+            elif f and f[0] == "options":
+                opts.update({k: (v if sep else None) for k, sep, v in (o.partition(":") for o in f[1:])})
+    elif policy != "None":
+        ns = pod.get("metadata", {}).get("namespace") or "default"
+        servers, search = [dns_ip], [f"{ns}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+        opts = {"ndots": "5"}
+    cfg = spec.get("dnsConfig") or {}
+    servers = list(dict.fromkeys(servers + list(cfg.get("nameservers") or [])))[:3]
+    search = list(dict.fromkeys(search + list(cfg.get("searches") or [])))
+    for o in cfg.get("options") or []:
+        opts[o["name"]] = o.get("value")
+    lines = [f"nameserver {s}" for s in servers]
+    if search:
+        lines.append("search " + " ".join(search))
+    if opts:
+        lines.append("options " + " ".join(k if v is None else f"{k}:{v}" for k, v in opts.items()))
+    return "".join(ln + "\n" for ln in lines)
