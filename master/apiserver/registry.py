@@ -240,6 +240,9 @@ class Registry:
         if md.get("deletionTimestamp") and not md.get("finalizers") and self._may_vanish(res, obj):
             return self._remove(res, key, name, int(old_md["resourceVersion"]), obj)
         md.pop("resourceVersion", None)
+        if obj == {**old, "metadata": {k: v for k, v in old_md.items() if k != "resourceVersion"}}:
+            md["resourceVersion"] = old_md["resourceVersion"]  # a no-op write is skipped, as upstream's storage does:
+            return obj  # no new resourceVersion, no watch event (kubectl then says "patched (no change)")
         strat.allocate(self.store, obj, old)
         try:
             new_rv = self.store.update(key, storage.encode(obj), int(old_md["resourceVersion"]))

@@ -104,7 +104,9 @@ class _Workload(Strategy):
 
 @register("replicasets", "apps")
 class ReplicaSetStrategy(_Workload):
-    pass
+    def prepare_create(self, obj: Obj) -> None:
+        super().prepare_create(obj)
+        obj["status"] = {"replicas": 0}  # upstream's ReplicaSetStatus.replicas has no omitempty; typed clients need it
 
 
 @register("deployments", "apps")
