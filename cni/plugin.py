@@ -60,6 +60,17 @@ def result(nc: NetConf, alloc: Allocation, host_name: str, host_mac: str, ifname
     }
 
 
+_CRASH_AT = os.environ.get("CORACLE_CRASH_AT", "")
+
+
+def _crash_point(step: str) -> None:
+    """Test hook (the agent's crash-point matrix): die here, with no cleanup, when
+    CORACLE_CRASH_AT names this step — between the IP reservation and the veth,
+    and between the veth and the pod side."""
+    if _CRASH_AT == step:
+        os._exit(137)
+
+
 def add(conf: dict[str, Any], container_id: str, netns: str, ifname: str = "eth0",
         ipr: IPRoute | None = None) -> dict[str, Any]:
     """ADD: IP, bridge, veth, pod side.  Idempotent (same IP and veth on repeat)."""
@@ -69,6 +80,7 @@ def add(conf: dict[str, Any], container_id: str, netns: str, ifname: str = "eth0
     alloc_ = allocator(nc)
     try:
         alloc = alloc_.allocate(container_id, ifname)
+        _crash_point("ip")
         mac = veth.pod_mac(alloc.ip)
         with _host(ipr) as h:
             try:
@@ -76,6 +88,7 @@ def add(conf: dict[str, Any], container_id: str, netns: str, ifname: str = "eth0
                 pod = iproute_in(fd)
                 try:
                     _, host_mac = veth.ensure_veth(h, pod, container_id, fd, ifname, br, mac, nc.mtu)
+                    _crash_point("veth")
                     podside.configure(pod, ifname, alloc.ip, alloc.prefix, alloc.gateway)
                 finally:
                     pod.close()

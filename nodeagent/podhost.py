@@ -33,7 +33,8 @@ BESTEFFORT_SHARES = 2
 MAX_TERMINATION_MESSAGE = 4096
 # The build and teardown steps a crash can be injected after (CORACLE_CRASH_AT=<step>), for the
 # restart-safety tests: the agent dies with os._exit(137) right after that step, as a SIGKILL would.
-BUILD_STEPS = ("namespaces", "network", "cgroup", "etc", "rootfs", "bundle", "runc-create", "runc-start")
+# "ip" and "veth" are hooks inside cni.plugin.add (after the IP reservation, after the veth).
+BUILD_STEPS = ("namespaces", "ip", "veth", "network", "cgroup", "etc", "rootfs", "bundle", "runc-create", "runc-start")
 TEARDOWN_STEPS = ("td-runc", "td-rootfs", "td-network", "td-sandbox", "td-cgroup")
 CRASH_AT = os.environ.get("CORACLE_CRASH_AT", "")
 
