@@ -76,6 +76,7 @@ class EtcdStore:
         self._seen = 0  # newest revision the subscription watch has queued
         self._cond = threading.Condition(self._lock)
         self._deliver = threading.RLock()
+        self._drain_scheduled = False  # a drain is queued on the loop (guarded by _lock)
         self._watch_thread: threading.Thread | None = None
         self._stream: Any = None
         self._closed = False
@@ -287,6 +288,11 @@ class EtcdStore:
             self._drain()
         return rev
 
+    def _scheduled_drain(self) -> None:
+        with self._lock:
+            self._drain_scheduled = False
+        self._drain()
+
     def _drain(self) -> None:
         with self._deliver:
             while True:
@@ -331,14 +337,21 @@ class EtcdStore:
                     self._stream.close()
 
     def _schedule_drain(self) -> None:
+        """Deliver the queue on the loop; one wake-up covers every message
+        queued before it runs (a busy loop is not woken once per event)."""
         loop = self._loop
         if loop is None:
             self._drain()
             return
+        with self._lock:
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
         try:
-            loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._scheduled_drain)
         except RuntimeError:  # the loop is closed: nobody is listening there any more
-            pass
+            with self._lock:
+                self._drain_scheduled = False
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         start = self.current_revision() + 1

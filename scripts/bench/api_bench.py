@@ -1,17 +1,22 @@
 """API server benchmark (run by `scripts/bench/api`).
 
-Starts `coracle master --components apiserver` on a tmp SQLite store and a
-free loopback port, then measures: GET of one pod (requests/s with N keep-alive
+For each backend asked for (`--store sqlite|etcd|both`) starts `coracle master
+--components apiserver` on a free loopback port and a fresh store: a tmp SQLite
+file, or its own `etcd` (Debian's `etcd-server`) on free loopback ports with a
+tmp data dir. Then it measures: GET of one pod (requests/s with N keep-alive
 clients, by `wrk` when installed, else forked httpx clients), creates/s (wrk
-POSTs with generateName), LIST of all pods (seconds, from the store and with
-resourceVersion=0 from the watch cache), watch fan-out (one change delivered to
+POSTs with generateName), LIST of all pods (seconds: a whole list and one with
+resourceVersion=0, both served by the API server's watch cache, and a list in
+pages of 500 as kubectl does, served by the store), watch fan-out (one change delivered to
 N raw-socket watchers, p50/p99), and mutating p99 at 20 writes/s sustained.
-Prints a table (or JSON); the server and its store are removed at the end.
+Prints one table per backend (or JSON); the server, etcd and their data are
+removed at the end, also on errors, Ctrl-C and SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import multiprocessing
 import os
@@ -20,10 +25,10 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,15 +55,71 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Etcd:
+    """A throwaway single-member etcd on free loopback ports (as tests/etcd_fixture.py)."""
+
+    def __init__(self, base: str) -> None:
+        self.dir = os.path.join(base, "etcd")
+        self.url = f"http://127.0.0.1:{free_port()}"
+        peer = f"http://127.0.0.1:{free_port()}"
+        self.log = open(os.path.join(base, "etcd.log"), "wb")
+        self.proc = subprocess.Popen(
+            [shutil.which("etcd") or "/usr/bin/etcd", "--name", "crt-bench", "--data-dir", self.dir,
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"crt-bench={peer}", "--logger", "zap", "--log-level", "error"],
+            stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.post(f"{self.url}/v3/kv/range", json={"key": "AA=="}, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"etcd did not start; see {base}/etcd.log")
+
+    def store_url(self) -> str:
+        return "etcd://" + self.url.split("://", 1)[1] + "?prefix=/coracle"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.log.close()
+
+
 class Master:
-    def __init__(self) -> None:
+    """`coracle master --components apiserver` on a fresh store of the given kind."""
+
+    def __init__(self, backend: str) -> None:
         self.dir = tempfile.mkdtemp(prefix="coracle-tbench-")
+        self.etcd: Etcd | None = None
+        try:
+            if backend == "etcd":
+                self.etcd = Etcd(self.dir)
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        store = self.etcd.store_url() if self.etcd else f"sqlite://{self.dir}/state.db"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "master.log"), "wb")
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/coracle"), "--log-level", "warning", "master", "--components", "apiserver",
-             "--store", f"sqlite://{self.dir}/state.db", "--port", str(self.port)],
+             "--store", store, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -68,19 +129,21 @@ class Master:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the master did not start; see its log")
+        with open(os.path.join(self.dir, "master.log"), errors="replace") as f:
+            tail = f.read()[-2000:]
+        raise RuntimeError(f"the master did not start:\n{tail}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        try:
+            if getattr(self, "proc", None) is not None:
+                _stop(self.proc)
+                self.log.close()
+        finally:
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+                if self.etcd is not None:
+                    self.etcd.stop()
+            finally:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- load generators ---------------------------------------------------------
@@ -137,16 +200,54 @@ def load(url: str, conns: int, seconds: float, method: str = "GET", body: bytes 
 
 
 # -- phases ------------------------------------------------------------------
-async def top_up(url: str, want: int) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-        have = len((await c.get(f"/api/v1/namespaces/{NS}/pods")).json()["items"])
-        body = json.dumps(POD).encode()
-        sem = asyncio.Semaphore(16)
+def top_up(url: str, want: int, conns: int = 16) -> None:
+    """Create pods until the namespace holds `want`: threads on kept-alive
+    http.client connections, which cost the server's CPU little client CPU."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        have = len(c.get(f"/api/v1/namespaces/{NS}/pods").json()["items"])
+    todo = max(0, want - have)
+    host, port = url.rsplit("/", 1)[1].split(":")
+    body = json.dumps(POD).encode()
+    errors: list[str] = []
 
-        async def one() -> None:
-            async with sem:
-                await c.post(f"/api/v1/namespaces/{NS}/pods", content=body, headers={"Content-Type": "application/json"})
-        await asyncio.gather(*(one() for _ in range(max(0, want - have))))
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            for _ in range(n):
+                conn.request("POST", f"/api/v1/namespaces/{NS}/pods", body=body,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append(f"create answered {r.status}")
+                    return
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(repr(e))
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=worker, args=(todo // conns + (i < todo % conns),)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"top-up failed: {errors[0]}")
+
+
+def time_paged_list(url: str, limit: int = 500, repeats: int = 2) -> tuple[float, int]:
+    """All pods in pages of `limit`, as kubectl get does: from the store, not the watch cache."""
+    best, n = float("inf"), 0
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for _ in range(repeats):
+            t, n, token = time.perf_counter(), 0, ""
+            while True:
+                page = c.get("/api/v1/pods", params={"limit": limit, **({"continue": token} if token else {})}).json()
+                n += len(page["items"])
+                token = page["metadata"].get("continue", "")
+                if not token:
+                    break
+            best = min(best, time.perf_counter() - t)
+    return best, n
 
 
 def time_list(url: str, query: str, repeats: int = 3) -> tuple[float, int]:
@@ -180,7 +281,7 @@ async def fanout(url: str, watchers: int, changes: int) -> list[float]:
             for i in range(changes):
                 got: list[float] = []
 
-                async def recv(r: asyncio.StreamReader) -> None:
+                async def recv(r: asyncio.StreamReader, got: list[float] = got) -> None:
                     data = b""
                     while b"\n" not in data.split(b"\r\n", 1)[-1]:
                         data += await r.read(65536)
@@ -222,20 +323,14 @@ def phase(name: str, t0: list[float]) -> None:
     t0[0] = now
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pods", type=int, default=10_000)
-    ap.add_argument("--watchers", type=int, default=1000)
-    ap.add_argument("--seconds", type=float, default=5.0, help="length of each load phase")
-    ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * a.watchers + 1024)), hard))
+def run(backend: str, a: argparse.Namespace) -> dict[str, Any]:
+    """Every measure against a fresh master on `backend`; stops it whatever happens."""
     t0 = [time.monotonic()]
-    m = Master()
-    res: dict[str, Any] = {"loadgen": "wrk" if shutil.which("wrk") else "httpx"}
+    m = Master(backend)
+    res: dict[str, Any] = {"store": backend, "loadgen": "wrk" if shutil.which("wrk") else "httpx",
+                           "conns": a.conns, "seconds": a.seconds}
     try:
+        phase(f"{backend}: start", t0)
         with httpx.Client(base_url=m.url, timeout=30) as c:
             c.post("/api/v1/namespaces", json={"metadata": {"name": NS}}).raise_for_status()
             p0 = json.loads(json.dumps(POD))
@@ -243,35 +338,72 @@ def main() -> int:
             c.post(f"/api/v1/namespaces/{NS}/pods", json=p0).raise_for_status()
         rps, n, bad = load(f"{m.url}/api/v1/namespaces/{NS}/pods/p0", a.conns, a.seconds)
         res["get_rps"], res["get_errors"] = round(rps), bad
-        phase("GET", t0)
+        phase(f"{backend}: GET", t0)
         rps, n, bad = load(f"{m.url}/api/v1/namespaces/{NS}/pods", 16, a.seconds, "POST", json.dumps(POD).encode())
         res["create_rps"], res["create_errors"] = round(rps * (n - bad) / max(n, 1)), bad
-        phase("creates", t0)
-        asyncio.run(top_up(m.url, a.pods))
-        phase(f"top-up to {a.pods} pods", t0)
+        phase(f"{backend}: creates", t0)
+        top_up(m.url, a.pods)
+        phase(f"{backend}: top-up to {a.pods} pods", t0)
         res["list_s"], res["list_items"] = time_list(m.url, "")
         res["list_rv0_s"], _ = time_list(m.url, "?resourceVersion=0")
-        phase("LIST", t0)
+        res["list_paged_s"], res["list_paged_items"] = time_paged_list(m.url)
+        phase(f"{backend}: LIST", t0)
         lat = asyncio.run(fanout(m.url, a.watchers, 3))
-        phase("fan-out", t0)
+        phase(f"{backend}: fan-out", t0)
         res["fanout_watchers"], res["fanout_p50_ms"], res["fanout_p99_ms"] = a.watchers, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
         lat = asyncio.run(mutating(m.url, 20, max(a.seconds, 5)))
         res["mutating_p50_ms"], res["mutating_p99_ms"] = pct(lat, 50) * 1e3, pct(lat, 99) * 1e3
+        phase(f"{backend}: mutating", t0)
     finally:
         m.stop()
-    if a.json:
-        print(json.dumps(res, indent=2))
-        return 0
-    rows = [("GET one pod", f"{res['get_rps']} req/s ({a.conns} conns, {res['loadgen']})", ">= 3000"),
+    return res
+
+
+def table(res: dict[str, Any]) -> str:
+    rows = [("GET one pod", f"{res['get_rps']} req/s ({res['conns']} conns, {res['loadgen']})", ">= 3000"),
             ("creates", f"{res['create_rps']} /s", ">= 1000"),
             (f"LIST {res['list_items']} pods", f"{res['list_s']:.3f} s", "< 0.5 s"),
             ("LIST resourceVersion=0", f"{res['list_rv0_s']:.3f} s", "< 0.5 s"),
-            (f"watch fan-out ({a.watchers})", f"p50 {res['fanout_p50_ms']:.1f} ms, p99 {res['fanout_p99_ms']:.1f} ms",
-             "p99 < 100 ms"),
-            ("mutating at 20/s", f"p50 {res['mutating_p50_ms']:.1f} ms, p99 {res['mutating_p99_ms']:.1f} ms", "p99 < 1 s")]
-    print(f"{'measure':28} {'result':48} target")
-    for r in rows:
-        print(f"{r[0]:28} {r[1]:48} {r[2]}")
+            (f"LIST {res['list_paged_items']} in pages of 500", f"{res['list_paged_s']:.3f} s", "(store)"),
+            (f"watch fan-out ({res['fanout_watchers']})",
+             f"p50 {res['fanout_p50_ms']:.1f} ms, p99 {res['fanout_p99_ms']:.1f} ms", "p99 < 100 ms"),
+            ("mutating at 20/s", f"p50 {res['mutating_p50_ms']:.1f} ms, p99 {res['mutating_p99_ms']:.1f} ms",
+             "p99 < 1 s")]
+    out = [f"store: {res['store']}", f"{'measure':28} {'result':48} target"]
+    out += [f"{r[0]:28} {r[1]:48} {r[2]}" for r in rows]
+    return "\n".join(out)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run()'s finally, which stops master and etcd
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--store", choices=["sqlite", "etcd", "both"], default="both")
+    ap.add_argument("--pods", type=int, default=10_000)
+    ap.add_argument("--watchers", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each load phase")
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    backends = ["sqlite", "etcd"] if a.store == "both" else [a.store]
+    if "etcd" in backends and not shutil.which("etcd"):
+        print("api bench: no `etcd` binary (apt-get install etcd-server)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * a.watchers + 1024)), hard))
+    try:
+        results = [run(b, a) for b in backends]
+    except KeyboardInterrupt:
+        print("api bench: interrupted; servers and data removed", file=sys.stderr)
+        return 130
+    if a.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        print("\n\n".join(table(r) for r in results))
     return 0
 
 
