@@ -20,7 +20,7 @@ from apimachinery.labels import Selector, SelectorError, parse_selector
 from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
 from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.printers import table_for
-from master.apiserver.registry import PATCH_TYPES, Registry
+from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
@@ -134,7 +134,7 @@ class APIServer:
             if m == "POST":
                 obj = await self._body(request)
                 request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
-                return _respond(self.registry.create(t.res, t.namespace, obj, dry_run), 201)
+                return _respond(self.registry.create(t.res, t.namespace, obj, dry_run, _field_manager(request)), 201)
             if m == "DELETE":
                 return await self._delete_collection(request, t)
             raise errors.method_not_allowed(f"{m} is not supported on a collection")
@@ -166,7 +166,8 @@ class APIServer:
         if m == "PUT":
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body)
-            obj = self.registry.update(t.res, t.namespace, t.name, body, sub, dry_run)
+            obj = self.registry.update(t.res, t.namespace, t.name, body, sub, dry_run,
+                                       manager=_field_manager(request))
             return _respond(obj)
         if m == "PATCH":
             ctype = request.content_type
@@ -174,8 +175,9 @@ class APIServer:
                 raise errors.unsupported_media(ctype)
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
-            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, body,
-                                                   sub, dry_run)
+            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
+            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, body, sub, dry_run,
+                                                   manager, q.get("force") == "true")
             return _respond(patched, 201 if created else 200)
         if m == "DELETE":
             options = await self._body(request, allow_empty=True) or {}
@@ -202,12 +204,12 @@ class APIServer:
             return _respond(self.registry.get_scale(t.res, t.namespace, t.name))
         if m == "PUT":
             return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
-                                                       None, dry_run))
+                                                       None, dry_run, _field_manager(request)))
         if m == "PATCH":
             if request.content_type not in PATCH_TYPES:
                 raise errors.unsupported_media(request.content_type)
             return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
-                                                       request.content_type, dry_run))
+                                                       request.content_type, dry_run, _field_manager(request)))
         raise errors.method_not_allowed(f"{m} is not supported on scale")
 
     @staticmethod
@@ -419,3 +421,11 @@ class APIServer:
 def make_app(store: Store, advertise: str = "127.0.0.1:6443") -> tuple[APIServer, web.Application]:
     server = APIServer(store, advertise)
     return server, server.app
+
+
+def _field_manager(request: web.Request) -> str:
+    """The fieldManager query parameter, else upstream's default: the User-Agent up to its first '/'."""
+    manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
+    if len(manager) > 128:
+        raise errors.APIError(422, "Invalid", "fieldManager: Too long: may not be longer than 128 characters")
+    return manager or "unknown"

@@ -21,7 +21,7 @@ from apimachinery.fields import FieldSelector, object_fields
 from apimachinery.kinds import ResourceInfo, by_kind, lookup
 from apimachinery.labels import Selector, validate_labels
 from apimachinery.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from master.apiserver import errors, storage
+from master.apiserver import errors, ssa, storage
 from master.apiserver.resources import Obj, strategy_for
 from master.apiserver.scale import apply_scale, replicas_of, to_scale
 from master.store import Compacted, Conflict, KeyExists, KeyNotFound, Store
@@ -30,8 +30,9 @@ NAMESPACES = lookup("", "v1", "namespaces")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"  # the garbage collector's finalizers
 POLICIES = ("Foreground", "Background", "Orphan")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+               "application/strategic-merge-patch+json", APPLY_PATCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,9 @@ class Registry:
         if causes:
             raise errors.invalid(res, res.kind, name, causes)
 
-    def create(self, res: ResourceInfo, ns: str | None, obj: Any, dry_run: bool = False) -> Obj:
+    def create(self, res: ResourceInfo, ns: str | None, obj: Any, dry_run: bool = False,
+               manager: str | None = None) -> Obj:
+        """`manager` (the fieldManager) gets the object's fields in managedFields; None records nothing."""
         obj = self._check_body(res, ns, obj)
         md = obj["metadata"]
         generated = not md.get("name") and bool(md.get("generateName"))
@@ -185,6 +188,8 @@ class Registry:
         if strat.tracks_generation:
             md["generation"] = 1
         strat.prepare_create(obj)
+        if manager:
+            self._record(res, None, obj, manager, "")
         self._validate(res, obj, None)
         key = storage.object_key(res, ns, md["name"])
         if dry_run:
@@ -209,7 +214,8 @@ class Registry:
         return obj
 
     def update(self, res: ResourceInfo, ns: str | None, name: str, obj: Any, subresource: str | None = None,
-               dry_run: bool = False, _old: Obj | None = None) -> Obj:
+               dry_run: bool = False, _old: Obj | None = None, manager: str | None = None,
+               _field_sub: str = "") -> Obj:
         obj = self._check_body(res, ns, obj)
         md = obj["metadata"]
         if md.get("name") and md["name"] != name:
@@ -222,8 +228,11 @@ class Registry:
         strat = strategy_for(res)
         old_md = old["metadata"]
         if subresource == "status":
+            carried = md.get("managedFields")  # an apply's result: keep what it computed
             strat.prepare_status_update(obj, old)
             md = obj["metadata"]
+            if manager is None and carried is not None:
+                md["managedFields"] = carried
         else:
             for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 if k in old_md:
@@ -233,6 +242,8 @@ class Registry:
             strat.prepare_update(obj, old)
             if strat.tracks_generation and strat.spec_changed(obj, old):
                 md["generation"] = int(old_md.get("generation", 1)) + 1
+        if manager:
+            self._record(res, old, obj, manager, _field_sub or subresource or "")
         self._validate(res, obj, old)
         if dry_run:
             return obj
@@ -256,20 +267,62 @@ class Registry:
         md["resourceVersion"] = str(new_rv)
         return obj
 
+    def _record(self, res: ResourceInfo, old: Obj | None, new: Obj, manager: str, sub: str) -> None:
+        try:
+            ssa.record_update(old, new, manager, res.kind, self.clock(), sub)
+        except ssa.InvalidManagedFields as e:
+            raise errors.bad_request(f"metadata.managedFields: Invalid value: {e}") from None
+
+    def _applied(self, res: ResourceInfo, ns: str | None, name: str, old: Obj | None, body: Any,
+                 manager: str | None, force: bool, subresource: str | None) -> Obj:
+        """Server-side apply of `body` to `old` (None: absent), with ownership and conflicts."""
+        if not manager:
+            raise errors.APIError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                                  "Required value: is required for apply patch")
+        body = self._check_body(res, ns, copy.deepcopy(body))
+        md = body["metadata"]
+        if md.get("name", name) != name:
+            raise errors.bad_request(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
+        md["name"] = name
+        try:
+            return ssa.apply(old, body, manager, res.kind, self.clock(), force, subresource or "")
+        except ssa.ApplyConflict as e:
+            raise errors.APIError(409, "Conflict", str(e), {"causes": e.causes()}) from None
+        except ssa.InvalidManagedFields as e:
+            raise errors.bad_request(f"metadata.managedFields: Invalid value: {e}") from None
+
     def patch(self, res: ResourceInfo, ns: str | None, name: str, content_type: str, body: Any,
-              subresource: str | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
-        """Apply a patch; returns (object, created) — apply patches create absent objects."""
+              subresource: str | None = None, dry_run: bool = False, manager: str | None = None,
+              force: bool = False) -> tuple[Obj, bool]:
+        """Apply a patch; returns (object, created) — apply patches create absent objects.
+        Apply patches are server-side apply by `manager` (409 on conflicts unless `force`); the other
+        types are Update writes recorded under `manager`."""
+        apply = content_type == APPLY_PATCH
+        if force and not apply:
+            raise errors.APIError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: force: '
+                                  "Forbidden: may not be specified for non-apply patch")
         for _ in range(16):
             try:
                 old = self.get(res, ns, name)
             except errors.APIError as e:
-                if e.code == 404 and content_type == "application/apply-patch+yaml" and subresource is None:
-                    return self.create(res, ns, body, dry_run), True
+                if e.code == 404 and apply and subresource is None:
+                    new = self._applied(res, ns, name, None, body, manager, force, None)
+                    try:
+                        return self.create(res, ns, new, dry_run), True
+                    except errors.APIError as e2:
+                        if e2.reason == "AlreadyExists":
+                            continue  # created meanwhile: apply to it
+                        raise
                 raise
-            new = self._patched(res, old, content_type, body, res.kind)
-            new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
+            if apply:
+                new = self._applied(res, ns, name, old, body, manager, force, subresource)
+                new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            else:
+                new = self._patched(res, old, content_type, body, res.kind)
+                new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
             try:
-                return self.update(res, ns, name, new, subresource, dry_run, _old=old), False
+                return self.update(res, ns, name, new, subresource, dry_run, _old=old,
+                                   manager=None if apply else manager), False
             except errors.APIError as e:
                 if e.code == 409 and e.reason == "Conflict" and new["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]:
                     continue
@@ -382,7 +435,7 @@ class Registry:
         return to_scale(self.get(res, ns, name))
 
     def update_scale(self, res: ResourceInfo, ns: str | None, name: str, body: Any,
-                     content_type: str | None = None, dry_run: bool = False) -> Obj:
+                     content_type: str | None = None, dry_run: bool = False, manager: str | None = None) -> Obj:
         """PUT (content_type None) or PATCH of the Scale; only spec.replicas of the object changes."""
         for _ in range(16):
             old = self.get(res, ns, name)
@@ -398,7 +451,8 @@ class Registry:
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(res, name, "the object has been modified; please apply your changes to the latest version and try again")
             try:
-                return to_scale(self.update(res, ns, name, apply_scale(old, replicas), None, dry_run, _old=old))
+                return to_scale(self.update(res, ns, name, apply_scale(old, replicas), None, dry_run, _old=old,
+                                            manager=manager, _field_sub="scale"))
             except errors.APIError as e:
                 if e.code == 409 and not want_rv:
                     continue
