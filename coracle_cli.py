@@ -4,6 +4,7 @@
     coracle agent  --api http://127.0.0.1:6443 [--node-name NAME] [--node-ip IP]
     coracle debug  pods | inspect POD            (the agent's local view; works with the master down)
     coracle image  import-busybox | list
+    coracle up | down [--purge]                  (a one-node cluster on this host; see coracle_up.py)
 """
 from __future__ import annotations
 
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--cgroup-root", default="coracle")
     d.add_argument("rest", nargs=argparse.REMAINDER)
     d.set_defaults(fn=lambda a: __import__("nodeagent.debug", fromlist=["main"]).main(a))
+
+    up = sub.add_parser("up", help="start master (SQLite) + one agent on this host in the background (as scripts/up)")
+    up.set_defaults(fn=lambda a: __import__("coracle_up").main([]))
+    down = sub.add_parser("down", help="stop them and remove every kernel object they made (as scripts/down)")
+    down.add_argument("--purge", action="store_true", help="also delete the data, logs and kubeconfig")
+    down.set_defaults(fn=lambda a: __import__("coracle_up").main(["down"] + (["--purge"] if a.purge else [])))
 
     im = sub.add_parser("image", help="manage the node's local images")
     im.add_argument("action", choices=("import-busybox", "list"))
