@@ -35,6 +35,7 @@ JSON = "application/json"
 
 
 _dumps = watchcache.dumps  # orjson when installed
+_TICK = object()  # a watcher's timer fired (see APIServer._watch)
 
 
 def _respond(obj: Any, status: int = 200, content_type: str = JSON) -> web.Response:
@@ -386,34 +387,44 @@ class APIServer:
 
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + self.bookmark_seconds
+        loop = asyncio.get_running_loop()
+        # One timer per watcher puts TICK into its queue when a bookmark, the deadline or a liveness check
+        # is due: waiting on the queue alone (no timeout context per event) keeps a delivery cheap, which
+        # is what one change fanned out to a thousand watchers costs.
+        timer: asyncio.TimerHandle | None = None
+
+        def arm(now: float) -> None:
+            nonlocal timer
+            due = min(deadline, now + 5.0, next_bookmark if bookmarks else deadline)
+            timer = loop.call_at(loop.time() + max(0.0, due - now), watcher.queue.put_nowait, _TICK)
         try:
             for obj in initial:
                 await send("ADDED", obj)
             if send_initial and bookmarks:
                 await send("BOOKMARK", bookmark({"k8s.io/initial-events-end": "true"}))
+            arm(time.monotonic())
             while not self._closing.is_set():
-                now = time.monotonic()
-                left = deadline - now
-                if left <= 0:
-                    break
-                if bookmarks and now >= next_bookmark and watcher.queue.empty():
-                    # every event up to the cache's revision has been sent: safe to report it
-                    await send("BOOKMARK", bookmark())
-                    next_bookmark = now + self.bookmark_seconds
-                wait = min(left, 5.0, max(0.0, next_bookmark - now) if bookmarks else 5.0)
-                try:
-                    async with asyncio.timeout(wait):
-                        item = await watcher.queue.get()
-                except TimeoutError:
-                    if request.transport is None or request.transport.is_closing():
-                        break
-                    continue
+                item = await watcher.queue.get()
                 if item is None:
                     break
+                if item is _TICK:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        break
+                    if bookmarks and now >= next_bookmark and watcher.queue.empty():
+                        # every event up to the cache's revision has been sent: safe to report it
+                        await send("BOOKMARK", bookmark())
+                        next_bookmark = now + self.bookmark_seconds
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    arm(now)
+                    continue
                 await send(item[0], item[1], item.encoded() if isinstance(item, watchcache.Delivery) else None)
         except (ConnectionResetError, ConnectionError):
             pass
         finally:
+            if timer is not None:
+                timer.cancel()
             self.cache.stop(watcher)
         return resp
 
