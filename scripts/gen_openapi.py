@@ -7,8 +7,10 @@ reads it (master/apiserver/schemas).  The source is the installed official
 names, types, required flags and descriptions.  What the client loses is put
 back from small tables here: schema names (upstream's `io.k8s.api.<pkg>.<v>`
 packages), Quantity and IntOrString references, descriptions of `$ref`
-properties, and the strategic-merge-patch metadata kubectl reads from the
-schemas (`x-kubernetes-patch-merge-key` / `-strategy`, as upstream's Go tags).
+properties, the strategic-merge-patch metadata kubectl reads from the
+schemas (`x-kubernetes-patch-merge-key` / `-strategy`, as upstream's Go tags),
+and the structural types server-side apply reads (`x-kubernetes-list-type`,
+`-list-map-keys`, `-map-type`; tables in `openapi_structure.py`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.client import models
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from openapi_structure import check_keys, decorate_property, decorate_type  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "master/apiserver/schemas/definitions.json.gz"
@@ -152,6 +157,7 @@ class Generator:
             s: dict[str, Any] = {"type": "object", "additionalProperties": quantity} if t.startswith("Dict") else dict(quantity)
         else:
             s = self.type_schema(t, field.annotation)
+            s.pop("default", None)  # a property is a pointer unless openapi_structure says it is a value
         desc = field.description
         ref_class = getattr(models, t, None) if re.fullmatch(r"\w+", t) else None
         if not desc and ref_class is not None:
@@ -163,6 +169,8 @@ class Generator:
             s["x-kubernetes-patch-strategy"] = strategy
         if key:
             s["x-kubernetes-patch-merge-key"] = key
+        attrs = set(cls.attribute_map.values())
+        decorate_property(base, json_name, s, {"apiVersion", "kind", "metadata"} <= attrs)
         return s
 
     def type_schema(self, t: str, annotation: Any = None) -> dict[str, Any]:
@@ -198,6 +206,7 @@ class Generator:
                 required.append(json_name)
         if required:
             schema["required"] = required
+        decorate_type(base_name(cls_name), schema)
         if gvk:
             schema["x-kubernetes-group-version-kind"] = [gvk]
         return name
@@ -230,6 +239,9 @@ class Generator:
             "IntOrString is a type that can hold an int32 or a string.")}
         self.defs[META + "Patch"] = {"type": "object", "description": (
             "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.")}
+        unknown = check_keys(self.defs, {})
+        if unknown:
+            raise SystemExit(f"gen-openapi: openapi_structure names fields no schema has: {', '.join(unknown)}")
         return self.defs
 
 

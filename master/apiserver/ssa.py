@@ -3,7 +3,8 @@
 The registry (`registry.py`) calls `record_update` for every create, update
 and non-apply patch, and `apply` for `application/apply-patch+yaml`; nothing
 here touches the store.  Field paths, field sets and their FieldsV1 encoding
-live in `fieldset.py`.  Conflicts are raised as `ApplyConflict`, which the
+live in `fieldset.py`, the merge of a configuration into the live object in
+`typedmerge.py`, the types of both in `schemas/structure.py`.  Conflicts are raised as `ApplyConflict`, which the
 registry turns into upstream's 409 Status.
 """
 from __future__ import annotations
@@ -13,15 +14,17 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from master.apiserver import typedmerge
 from master.apiserver.fieldset import (
-    MEMBER, MISSING, FieldSet, InvalidManagedFields, Path, decode_fields, encode_fields, field_set, field_values,
-    is_key_field, list_mode, path_string, remove_path, value_at,
+    MISSING, FieldSet, InvalidManagedFields, InvalidObject, Path, compare, decode_fields, encode_fields, is_key_field,
+    path_string, remove_path, to_field_set, value_at,
 )
+from master.apiserver.schemas.structure import Type, for_kind_name
 
 __all__ = ["APPLY", "UPDATE", "LAST_APPLIED", "Manager", "Conflict", "ApplyConflict", "InvalidManagedFields",
-           "FieldSet", "Path", "field_set", "field_values", "value_at", "remove_path", "path_string",
+           "InvalidObject", "FieldSet", "Path", "field_set", "value_at", "remove_path", "path_string",
            "encode_fields", "decode_fields", "read_managers", "write_managers", "record_update", "merge",
-           "apply", "describe", "conflict_message", "MEMBER", "MISSING"]
+           "apply", "describe", "conflict_message", "type_of", "MISSING"]
 
 APPLY, UPDATE = "Apply", "Update"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -72,19 +75,19 @@ def read_managers(obj: Any) -> list[Manager]:
 
 def write_managers(obj: dict, managers: list[Manager]) -> None:
     md = obj.setdefault("metadata", {})
-    entries = []
-    for m in managers:
-        if not m.fields:
-            continue
-        e: dict[str, Any] = {"manager": m.manager, "operation": m.operation, "apiVersion": m.api_version,
-                             "time": m.time, "fieldsType": "FieldsV1", "fieldsV1": encode_fields(m.fields)}
-        if m.subresource:
-            e["subresource"] = m.subresource
-        entries.append(e)
+    entries = [_entry(m) for m in managers if m.fields]
     if entries:
         md["managedFields"] = entries
     else:
         md.pop("managedFields", None)
+
+
+def _entry(m: Manager) -> dict[str, Any]:
+    e: dict[str, Any] = {"manager": m.manager, "operation": m.operation, "apiVersion": m.api_version,
+                         "time": m.time, "fieldsType": "FieldsV1", "fieldsV1": encode_fields(m.fields)}
+    if m.subresource:
+        e["subresource"] = m.subresource
+    return e
 
 
 def _scope(fields: FieldSet, subresource: str) -> FieldSet:
@@ -120,65 +123,81 @@ def user_reset(old: Any, new: dict) -> bool:
     return True
 
 
-def record_update(old: Any, new: dict, manager: str, kind: str, now: str, subresource: str = "") -> None:
-    """An Update-type write by `manager`: it takes the fields it added or changed (from whoever owned
-    them), fields it removed leave every set. Mutates new's metadata.managedFields."""
+def type_of(kind: Type | str) -> Type:
+    """A kind's structural type; a name (tests, tools) is looked up among the served kinds."""
+    return kind if isinstance(kind, Type) else for_kind_name(kind)
+
+
+def field_set(obj: Any, kind: Type | str) -> FieldSet:
+    """The fields an object sets, as an Apply of it would own them."""
+    return to_field_set(obj, type_of(kind))
+
+
+def record_update(old: Any, new: dict, manager: str, kind: Type | str, now: str, subresource: str = "") -> None:
+    """An Update-type write by `manager` (old None: a create): it takes the fields it added or changed
+    (from whoever owned them), fields it removed leave every set. Mutates new's metadata.managedFields.
+    Entries that own none of the changed fields are carried over as they are, not decoded."""
     if user_reset(old, new):
         return
-    managers = read_managers(old)
-    before, after = field_values(old or {}, kind), field_values(new, kind)
-    changed = {p for p, v in after.items() if before.get(p, MISSING) is not v and before.get(p, MISSING) != v}
-    removed = before.keys() - after.keys()
-    taken = _scope(frozenset(changed), subresource)
-    out = [replace(m, fields=m.fields - taken - removed) for m in managers]
+    cmp = compare(MISSING if old is None else old, new, type_of(kind))
+    taken, removed = _scope(cmp.changed, subresource), cmp.removed
+    hit = taken | removed
     mine = Manager(manager, UPDATE, str(new.get("apiVersion", "")), frozenset(), subresource=subresource)
-    prev = next((m.fields for m in out if m.same_owner(mine)), frozenset())
-    out = _put(out, replace(mine, fields=(prev | taken) - removed), now)
-    write_managers(new, [m for m in out if m.fields])
+    entries: list[dict[str, Any]] = []
+    seen = False
+    for e in ((old or {}).get("metadata") or {}).get("managedFields") or []:
+        if not isinstance(e, dict) or not e.get("manager"):
+            continue
+        if _owner(e) == (mine.manager, mine.operation, mine.api_version, mine.subresource):
+            seen = True
+            prev = decode_fields(e.get("fieldsV1") or {})
+            fields = (prev | taken) - removed
+            if fields:
+                entries.append(_entry(replace(mine, fields=fields, time=str(e.get("time", "")) if fields == prev
+                                              and e.get("time") else now)))
+        elif hit and _owns_any(e.get("fieldsV1"), hit):
+            m = read_managers({"metadata": {"managedFields": [e]}})[0]
+            if m.fields - hit:
+                entries.append(_entry(replace(m, fields=m.fields - hit)))
+        else:
+            entries.append(e)
+    if not seen and taken - removed:
+        entries.append(_entry(replace(mine, fields=taken - removed, time=now)))
+    md = new.setdefault("metadata", {})
+    if entries:
+        md["managedFields"] = entries
+    else:
+        md.pop("managedFields", None)
+
+
+def _owner(e: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (str(e["manager"]), str(e.get("operation", UPDATE)), str(e.get("apiVersion", "")),
+            str(e.get("subresource", "")))
+
+
+def _owns_any(fv1: Any, paths: FieldSet) -> bool:
+    """Whether a FieldsV1 tree holds one of `paths` (without decoding it; element spellings as ours)."""
+    if not isinstance(fv1, dict):
+        return True  # let decoding report it
+    for p in paths:
+        node: Any = fv1
+        for el in p:
+            node = node.get(el) if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            if node == {} or "." in node:
+                return True
+    return False
 
 
 # -- apply ----------------------------------------------------------------------
-def merge(live: Any, applied: Any, kind: str, names: tuple[str, ...] = ()) -> Any:
-    """The applied configuration over the live object: maps merge, keyed lists merge by key, set lists
-    union, everything else is replaced."""
-    if not isinstance(applied, dict):
-        return copy.deepcopy(applied)
-    out = copy.deepcopy(live) if isinstance(live, dict) else {}
-    for k, v in applied.items():
-        if v is None:
-            continue
-        old = out.get(k)
-        if isinstance(v, list) and isinstance(old, list):
-            mode = list_mode(k, names, kind, v + old)
-            if mode == "set":
-                out[k] = old + [i for i in v if i not in old]
-                continue
-            if mode is not None:
-                items = list(old)
-                for item in v:
-                    pos = next((n for n, o in enumerate(items) if o.get(mode) == item[mode]), None)
-                    if pos is None:
-                        items.append(merge({}, item, kind, names + (k,)))
-                    else:
-                        items[pos] = merge(items[pos], item, kind, names + (k,))
-                out[k] = items
-                continue
-        out[k] = merge(old, v, kind, names + (k,)) if isinstance(v, dict) else copy.deepcopy(v)
-    return out
+def merge(live: Any, applied: Any, kind: Type | str) -> Any:
+    """The applied configuration over the live object (`typedmerge`); inputs are not mutated."""
+    return typedmerge.merge(live, applied, type_of(kind))
 
 
-def _leaf_conflicts(live: Any, applied: Any, paths: FieldSet, others: list[Manager]) -> list[Conflict]:
-    out = []
-    for p in sorted(paths):
-        found, have = value_at(live, p)
-        want = value_at(applied, p)[1]
-        if not found or have == want or p[-1][:2] in ("k:", "v:") or (isinstance(want, dict) and want):
-            continue  # equal values are shared; items and non-empty maps are judged by their fields
-        out += [Conflict(m, p) for m in others if p in m.fields]
-    return out
-
-
-def _allowed_by_last_applied(live: Any, conflicts: list[Conflict], kind: str) -> bool:
+def _allowed_by_last_applied(live: Any, conflicts: list[Conflict], t: Type) -> bool:
     """Upstream's lastAppliedManager: an object applied client-side moves to server-side apply without
     --force-conflicts when every conflicting field is in the last-applied config with the live value."""
     text = ((live or {}).get("metadata") or {}).get("annotations", {}).get(LAST_APPLIED)
@@ -188,34 +207,38 @@ def _allowed_by_last_applied(live: Any, conflicts: list[Conflict], kind: str) ->
         last = json.loads(text)
     except ValueError:
         return False
-    fields = field_set(last, kind)
-    return all(c.path in fields and value_at(last, c.path) == value_at(live, c.path) for c in conflicts)
+    fields = to_field_set(last, t)
+    return all(c.path in fields and value_at(last, c.path, t) == value_at(live, c.path, t) for c in conflicts)
 
 
-def apply(live: dict | None, applied: dict, manager: str, kind: str, now: str, force: bool = False,
+def apply(live: dict | None, applied: dict, manager: str, kind: Type | str, now: str, force: bool = False,
           subresource: str = "") -> dict:
     """Server-side apply of `applied` by `manager` to `live` (None: the object is new). Returns the new
-    object with its managedFields; raises ApplyConflict (unless force)."""
+    object with its managedFields; raises ApplyConflict (unless force), InvalidObject for a configuration
+    the types cannot place."""
+    t = type_of(kind)
     mine = Manager(manager, APPLY, str(applied.get("apiVersion", "")), frozenset(), subresource=subresource)
     managers = read_managers(live)
-    fields = _scope(frozenset(p for p, v in field_values(applied, kind).items() if v is not None), subresource)
+    body = {k: v for k, v in applied.items() if k != "metadata"}
+    body["metadata"] = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
+    fields = _scope(to_field_set(body, t, strict=True), subresource)
+    new = typedmerge.merge(live or {}, body, t)
     others = [m for m in managers if not m.same_owner(mine)]
-    conflicts = _leaf_conflicts(live, applied, fields, others) if live is not None else []
-    if conflicts and not force and not _allowed_by_last_applied(live, conflicts, kind):
+    conflicts: list[Conflict] = []
+    if live is not None:
+        changed = compare(live, new, t).changed
+        conflicts = [Conflict(m, p) for m in others for p in sorted(m.fields & changed)]
+    if conflicts and not force and not _allowed_by_last_applied(live, conflicts, t):
         raise ApplyConflict(conflicts)
     lost = frozenset(c.path for c in conflicts)
     others = [replace(m, fields=m.fields - lost) for m in others]
-    body = {k: v for k, v in applied.items() if k != "metadata"}
-    body["metadata"] = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
-    new = merge(live or {}, body, kind)
     prev = next((m.fields for m in managers if m.same_owner(mine)), frozenset())
     kept = frozenset().union(*(m.fields for m in others)) if others else frozenset()
     for p in sorted(prev - fields, key=len):  # items before their fields; a kept item keeps its key
         if not any(q[:len(p)] == p for q in kept | fields) and not is_key_field(p):
-            remove_path(new, p)
-    now_fields, rest = field_set(new, kind), iter(others)
-    result = [m if m.same_owner(mine) else replace(o := next(rest), fields=o.fields & now_fields)
-              for m in managers]
+            remove_path(new, p, t)
+    rest = iter(others)
+    result = [m if m.same_owner(mine) else next(rest) for m in managers]
     result = _put(result, replace(mine, fields=fields), now)
     write_managers(new, [m for m in result if m.fields])
     if manager == "kubectl":

@@ -141,3 +141,48 @@ def test_show_managed_fields_yaml(master: Master) -> None:
     assert "fieldsType: FieldsV1" in shown and 'k:{"name":"web"}' in shown
     assert "managedFields" not in ok(master.kubectl("get", "deployment", "crt-ssa4", "-o", "yaml"))
     ok(master.kubectl("delete", "deployment", "crt-ssa4"))
+
+
+PORTS = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      containers:
+      - name: web
+        command: {command}
+        ports:
+        - containerPort: 53{protocol}
+"""
+
+
+def test_two_field_managers_share_a_container_by_port_and_protocol(master: Master) -> None:
+    name = "crt-ssa5"
+    ok(master.kubectl("apply", "--server-side", "--field-manager=dns-tcp", "-f", "-", input=deploy(name)))
+    ok(master.kubectl("apply", "--server-side", "--field-manager=dns-tcp", "-f", "-",
+                      input=deploy(name) + "        ports:\n        - containerPort: 53\n"))
+    udp = PORTS.format(name=name, command='["sleep", "3600"]', protocol="\n          protocol: UDP")
+    ok(master.kubectl("apply", "--server-side", "--field-manager=dns-udp", "-f", "-", input=udp))
+    obj = get(master, name, "--show-managed-fields")
+    ports = obj["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [(p["containerPort"], p["protocol"]) for p in ports] == [(53, "TCP"), (53, "UDP")]
+
+    def container(manager: str) -> dict[str, Any]:
+        fields = managers(obj)[(manager, "Apply")]
+        return dict(fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}'])
+    assert set(container("dns-tcp")["f:ports"]) == {'k:{"containerPort":53,"protocol":"TCP"}'}
+    assert set(container("dns-udp")["f:ports"]) == {'k:{"containerPort":53,"protocol":"UDP"}'}
+    assert container("dns-udp")["f:command"] == {}  # the same command: shared, owned whole
+    assert managers(obj)[("dns-tcp", "Apply")]["f:spec"]["f:selector"] == {}  # an atomic map: one field
+    # a different command (an atomic list) conflicts with the other owner, path and all
+    r = master.kubectl("apply", "--server-side", "--field-manager=dns-udp", "-f", "-",
+                       input=udp.replace('["sleep", "3600"]', '["sleep", "60"]'))
+    assert r.returncode != 0
+    assert 'conflict with "dns-tcp": .spec.template.spec.containers[name="web"].command' in r.stderr, r.stderr
+    # dns-tcp stops applying its port: its item goes, dns-udp's stays
+    ok(master.kubectl("apply", "--server-side", "--field-manager=dns-tcp", "-f", "-", input=deploy(name)))
+    ports = get(master, name)["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [(p["containerPort"], p["protocol"]) for p in ports] == [(53, "UDP")]
+    ok(master.kubectl("delete", "deployment", name))

@@ -42,7 +42,7 @@ def test_field_set_leaves_keyed_items_and_stripped_meta() -> None:
     fs = ssa.field_set(deploy(), "Deployment")
     assert ("f:spec", "f:replicas") in fs
     assert ("f:metadata", "f:labels", "f:app") in fs
-    assert ("f:metadata", "f:labels") in fs  # a map of user keys is a member itself (`.`), a struct is not
+    assert ("f:metadata", "f:labels") not in fs  # an Apply owns the keys, not the map (upstream's ToFieldSet)
     assert CONTAINER in fs and CONTAINER + ("f:image",) in fs and CONTAINER + ("f:name",) in fs
     assert ("f:spec",) not in fs and ("f:apiVersion",) not in fs and ("f:kind",) not in fs
     assert not any(p[:2] == ("f:metadata", "f:name") or p[:2] == ("f:metadata", "f:namespace") for p in fs)
@@ -60,9 +60,11 @@ def test_field_set_set_lists_atomic_lists_and_empty_maps() -> None:
 
 def test_container_ports_and_service_ports_keys() -> None:
     pod = {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]}}
-    assert ("f:spec", "f:containers", 'k:{"name":"c"}', "f:ports", 'k:{"containerPort":80}') in ssa.field_set(pod, "Pod")
+    # keyed by containerPort and protocol, in name order, the left-out protocol by its default
+    port = ("f:spec", "f:containers", 'k:{"name":"c"}', "f:ports", 'k:{"containerPort":80,"protocol":"TCP"}')
+    assert {port, port + ("f:containerPort",)} <= ssa.field_set(pod, "Pod")
     svc = {"spec": {"ports": [{"port": 53, "protocol": "UDP"}]}}
-    assert ("f:spec", "f:ports", 'k:{"port":53}', "f:protocol") in ssa.field_set(svc, "Service")
+    assert ("f:spec", "f:ports", 'k:{"port":53,"protocol":"UDP"}', "f:protocol") in ssa.field_set(svc, "Service")
 
 
 def test_encode_decode_round_trip_with_dot() -> None:
@@ -92,14 +94,15 @@ def test_path_string_as_upstream() -> None:
 def test_value_at_and_remove_path() -> None:
     obj = deploy(extra_container=True)
     obj["metadata"]["finalizers"] = ["a", "b"]
-    assert ssa.value_at(obj, CONTAINER + ("f:image",)) == (True, "nginx")
-    assert ssa.value_at(obj, ("f:spec", "f:nothing")) == (False, None)
-    ssa.remove_path(obj, CONTAINER)
+    t = ssa.type_of("Deployment")
+    assert ssa.value_at(obj, CONTAINER + ("f:image",), t) == (True, "nginx")
+    assert ssa.value_at(obj, ("f:spec", "f:nothing"), t) == (False, None)
+    ssa.remove_path(obj, CONTAINER, t)
     assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["side"]
-    ssa.remove_path(obj, ("f:metadata", "f:finalizers", 'v:"a"'))
+    ssa.remove_path(obj, ("f:metadata", "f:finalizers", 'v:"a"'), t)
     assert obj["metadata"]["finalizers"] == ["b"]
-    ssa.remove_path(obj, ("f:spec", "f:gone", "f:deeper"))  # already gone is success
-    ssa.remove_path(obj, ("f:spec", "f:replicas"))
+    ssa.remove_path(obj, ("f:spec", "f:gone", "f:deeper"), t)  # already gone is success
+    ssa.remove_path(obj, ("f:spec", "f:replicas"), t)
     assert "replicas" not in obj["spec"]
 
 
@@ -110,7 +113,11 @@ def test_create_records_all_fields_under_update() -> None:
     [e] = obj["metadata"]["managedFields"]
     assert (e["manager"], e["operation"], e["apiVersion"], e["time"], e["fieldsType"]) == \
         ("kubectl-create", "Update", "apps/v1", T0, "FieldsV1")
-    assert ssa.decode_fields(e["fieldsV1"]) == ssa.field_set(deploy(), "Deployment")
+    # an Update owns what it added: maps it created are members too (`.`), the structs a zero Deployment
+    # has (spec, template, its spec) are not
+    assert ssa.decode_fields(e["fieldsV1"]) == ssa.field_set(deploy(), "Deployment") | {
+        ("f:metadata", "f:labels"), ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"web"}')}
+    assert "f:spec" in e["fieldsV1"] and "." not in e["fieldsV1"]["f:spec"]
     assert "subresource" not in e
 
 
@@ -356,7 +363,7 @@ def test_http_apply_yaml_create_update_conflict_force(http: httpx.Client) -> Non
     try:
         r = http.patch(url, params={"fieldManager": "alice"}, content=CM_YAML, headers={"Content-Type": APPLY})
         assert r.status_code == 201, r.text
-        assert fields_of(r.json()) == {("alice", "Apply"): {"f:data": {".": {}, "f:a": {}, "f:b": {}}}}
+        assert fields_of(r.json()) == {("alice", "Apply"): {"f:data": {"f:a": {}, "f:b": {}}}}
         r = http.patch(url, params={"fieldManager": "alice"}, content=CM_YAML, headers={"Content-Type": APPLY})
         assert r.status_code == 200
         # a merge patch with no fieldManager: the manager comes from the User-Agent
@@ -376,7 +383,7 @@ def test_http_apply_yaml_create_update_conflict_force(http: httpx.Client) -> Non
         assert r.status_code == 200, r.text
         got = r.json()
         assert got["data"] == {"a": "1", "c": "3"}  # b dropped by its only owner; c belongs to crt-agent
-        assert fields_of(got) == {("alice", "Apply"): {"f:data": {".": {}, "f:a": {}}},
+        assert fields_of(got) == {("alice", "Apply"): {"f:data": {"f:a": {}}},
                                   ("crt-agent", "Update"): {"f:data": {"f:c": {}}}}
         # a PUT records its changes under its manager too
         got["data"]["c"] = "4"
@@ -413,7 +420,7 @@ def test_http_apply_dry_run_writes_nothing(http: httpx.Client) -> None:
     url = CM_URL + "/crt-ssa-cm4"
     r = http.patch(url, params={"fieldManager": "alice", "dryRun": "All"},
                    content=CM_YAML.replace("crt-ssa-cm", "crt-ssa-cm4"), headers={"Content-Type": APPLY})
-    assert r.status_code == 201 and fields_of(r.json())[("alice", "Apply")] == {"f:data": {".": {}, "f:a": {}, "f:b": {}}}
+    assert r.status_code == 201 and fields_of(r.json())[("alice", "Apply")] == {"f:data": {"f:a": {}, "f:b": {}}}
     assert http.get(url).status_code == 404
 
 
