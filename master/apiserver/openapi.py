@@ -10,6 +10,8 @@ kind's schema found by its `x-kubernetes-group-version-kind`, descriptions,
 group-version and served with an ETag (304 on `If-None-Match`).  The index
 and the documents cover only what the `APIGroups` passed in serves
 (`--runtime-config`); a switched-off group-version's document is a 404.
+`respond` also answers `/openapi/v2`, which `openapi_v2` converts from these
+documents (kubectl's client-side validation reads it).
 """
 from __future__ import annotations
 
@@ -61,6 +63,15 @@ def _ok(name: str, code: str = "200") -> dict[str, Any]:
     return {code: {"description": "OK", "content": {"application/json": {"schema": _ref(name)}}}}
 
 
+def _patch_types(r: ResourceInfo) -> tuple[str, ...]:
+    """Strategic merge patch needs the kind's schema (merge keys): a kind without a generated one
+    does not offer it, as upstream's custom resources do not, so kubectl falls back to a JSON merge
+    patch instead of warning that its patch builder found no fields."""
+    if schemas.has_schema(r.group, r.version, r.kind):
+        return PATCH_TYPES
+    return tuple(t for t in PATCH_TYPES if t != "application/strategic-merge-patch+json")
+
+
 def _operations(r: ResourceInfo) -> dict[str, dict[str, Any]]:
     """The paths of one kind: item (get, put, patch, delete) and collection (list, post)."""
     name = schemas.schema_name(r.group, r.version, r.kind)
@@ -81,7 +92,7 @@ def _operations(r: ResourceInfo) -> dict[str, dict[str, Any]]:
                          requestBody=_body(name), responses=_ok(name) | _ok(name, "201"))
     if "patch" in r.verbs:
         item["patch"] = op("patch", f"partially update the specified {r.kind}", parameters=[*_WRITE_PARAMS, _FORCE],
-                           requestBody=_body(_PATCH, PATCH_TYPES), responses=_ok(name) | _ok(name, "201"))
+                           requestBody=_body(_PATCH, _patch_types(r)), responses=_ok(name) | _ok(name, "201"))
     if "delete" in r.verbs:
         item["delete"] = op("delete", f"delete a {r.kind}", responses=_ok(_STATUS))
     if "list" in r.verbs:
@@ -104,6 +115,11 @@ def _operations(r: ResourceInfo) -> dict[str, dict[str, Any]]:
 
 def document(group: str, version: str) -> dict[str, Any]:
     return _built(group, version, tuple(kinds.in_group_version(group, version)))[0]
+
+
+def built_document(group: str, version: str, apis: APIGroups = ALL) -> dict[str, Any]:
+    """The (shared, cached: do not mutate) document of what `apis` serves in one group-version."""
+    return _built(group, version, tuple(apis.in_group_version(group, version)))[0]
 
 
 @functools.cache
@@ -135,8 +151,14 @@ def index(apis: APIGroups = ALL) -> dict[str, Any]:
     return {"paths": out}
 
 
-def respond(path: str, if_none_match: str | None = None, apis: APIGroups = ALL) -> web.Response:
-    """Serve `/openapi/v3` or `/openapi/v3/<gv path>`; 404 for a group-version we do not serve."""
+def respond(path: str, if_none_match: str | None = None, apis: APIGroups = ALL, accept: str = "") -> web.Response:
+    """Serve `/openapi/v3`, `/openapi/v3/<gv path>` or `/openapi/v2` (in `openapi_v2`); 404 for a
+    group-version we do not serve."""
+    if path == "/openapi/v2":
+        from master.apiserver import openapi_v2  # it builds on this module's documents
+        return openapi_v2.respond(accept, if_none_match, apis)
+    if not path.startswith("/openapi/v3"):
+        raise errors.path_not_found(path)
     if path == "/openapi/v3":
         return web.json_response(index(apis), dumps=lambda o: json.dumps(o, separators=(",", ":")))
     gv = path[len("/openapi/v3/"):].split("/")

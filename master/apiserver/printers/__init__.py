@@ -12,6 +12,7 @@ unless `-o wide`.
 """
 from __future__ import annotations
 
+from master.apiserver.printers.apiextensions import CRD_COLUMNS
 from master.apiserver.printers.apps import (CONTAINERS_COL, DEPLOYMENT_COLUMNS, IMAGES_COL, REPLICASET_COLUMNS,
                                             SELECTOR_COL, deployment_row, replicaset_row)
 from master.apiserver.printers.autoscaling import HPA_COLUMNS, hpa_row
@@ -33,6 +34,7 @@ from master.apiserver.printers.table import (AGE_COL, DEFAULT_COLUMNS, NAME_COL,
 
 __all__ = [
     "AGE_COL", "BINDING_COLUMNS", "CONFIGMAP_COLUMNS", "CONTAINERS_COL", "CREATED_AT_COL", "CREATED_AT_COLUMNS",
+    "CRD_COLUMNS",
     "DEFAULT_COLUMNS", "DEPLOYMENT_COLUMNS", "ENDPOINTSLICE_COLUMNS", "ENDPOINTS_COLUMNS", "EVENT_COLUMNS",
     "HPA_COLUMNS", "IMAGES_COL", "INGRESS_COLUMNS", "LEASE_COLUMNS", "NAMESPACE_COLUMNS", "NAME_COL", "NODE_COLUMNS",
     "POD_COLUMNS", "PRINTERS", "PVC_COLUMNS", "PV_COLUMNS", "REPLICASET_COLUMNS", "RESOURCEQUOTA_COLUMNS",

@@ -82,6 +82,6 @@ def strategy_for(res: ResourceInfo) -> Strategy:
 
 
 from master.apiserver.resources import (  # noqa: E402,F401  (registration)
-    apps, configmaps, endpoints, events, hpa, ingresses, namespaces, nodes, pods, policy, rbac,
+    apiextensions, apps, configmaps, endpoints, events, hpa, ingresses, namespaces, nodes, pods, policy, rbac,
     replicationcontrollers, secrets, serviceaccounts, services, volumes,
 )
