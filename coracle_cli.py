@@ -39,7 +39,7 @@ def cmd_master(a: argparse.Namespace) -> int:
         os.makedirs(os.path.dirname(a.kubeconfig) or ".", exist_ok=True)
         m.write_kubeconfig(a.kubeconfig, api)
     asyncio.run(m.run(a.store, a.bind, a.port, comps, api, a.cluster_cidr, watch_window=a.watch_window_seconds,
-                      apis=apis))
+                      apis=apis, sa_key_file=a.service_account_key_file, sa_issuer=a.service_account_issuer))
     return 0
 
 
@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--runtime-config", default="",
                    help="switch API group-versions on/off as upstream: api/all=false,api/v1=true,apps/v1=false,"
                         "autoscaling/v2=false (default: all on)")
+    m.add_argument("--service-account-key-file", default="",
+                   help="PEM private key (RSA or ECDSA) that signs service-account tokens, created if missing "
+                        "(upstream's --service-account-signing-key-file; default: sa.key in the master's data dir)")
+    m.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local",
+                   help="the iss claim of service-account tokens")
     m.set_defaults(fn=cmd_master)
 
     ag = sub.add_parser("agent", help="run the node agent (as root)")

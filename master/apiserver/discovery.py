@@ -48,7 +48,9 @@ def resource_list(group: str, version: str, apis: APIGroups = ALL) -> dict[str, 
                     "verbs": list(r.verbs), **({"shortNames": list(r.short_names)} if r.short_names else {}),
                     **({"categories": list(r.categories)} if r.categories else {})})
         for s in r.subresources:
+            other_gv = (s.group, s.version) != (r.group, r.version)  # e.g. deployments/scale: autoscaling/v1
             out.append({"name": f"{r.plural}/{s.name}", "singularName": "", "namespaced": r.namespaced,
+                        **({"group": s.group, "version": s.version} if other_gv else {}),
                         "kind": s.kind, "verbs": list(s.verbs)})
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}

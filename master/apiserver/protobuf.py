@@ -187,6 +187,11 @@ _MESSAGES_SRC: dict[str, str] = {
     "PDBStatus": "1 observedGeneration:i; 3 disruptionsAllowed:i!; 4 currentHealthy:i!; 5 desiredHealthy:i!; "
                  "6 expectedPods:i!",
     "PriorityClass": "1 metadata:ObjectMeta; 2 value:i!; 3 globalDefault:b; 4 description; 5 preemptionPolicy!",
+    # authentication.k8s.io/v1 (kubectl create token POSTs it to serviceaccounts/NAME/token)
+    "TokenRequest": "1 metadata:ObjectMeta; 2 spec:TokenRequestSpec; 3 status:TokenRequestStatus",
+    "TokenRequestSpec": "1 audiences:*s; 4 expirationSeconds:i!; 3 boundObjectRef:BoundObjectReference",
+    "BoundObjectReference": "1 kind; 2 apiVersion; 3 name; 4 uid",
+    "TokenRequestStatus": "1 token; 2 expirationTimestamp:time",
 }
 
 # (apiVersion, kind) -> top-level message
@@ -201,6 +206,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("networking.k8s.io/v1", "Ingress"): "Ingress",
     ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("scheduling.k8s.io/v1", "PriorityClass"): "PriorityClass",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
 } | {
     ("rbac.authorization.k8s.io/v1", k): m for k, m in (
         ("Role", "Role"), ("ClusterRole", "ClusterRole"),

@@ -1,7 +1,8 @@
 """Proxy of node subresources to the node agent's HTTP server: `pods/log`
 (a streamed GET), and `pods/exec`, `pods/attach`, `pods/portforward`
 (WebSockets relayed message by message; the agent speaks the protocols,
-see nodeagent.exec and nodeagent.portforward).
+see nodeagent.exec and nodeagent.portforward).  The HTTP proxy subresources
+(`services|pods|nodes/proxy`) are `httpproxy`'s, reached as `NodeProxy.http`.
 
 The agent's address is the Node's InternalIP and its
 `status.daemonEndpoints.kubeletEndpoint.Port`.  Only the WebSocket
@@ -11,15 +12,14 @@ SPDY gets a 400.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import aiohttp
 import httpx
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from apimachinery.kinds import lookup
 from master.apiserver import errors
+from master.apiserver.httpproxy import HTTPProxy, offered_protocols, relay
+from master.apiserver.proxylocation import agent_endpoint
 from master.apiserver.registry import Registry
 
 PODS = lookup("", "v1", "pods")
@@ -32,53 +32,22 @@ def is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-def offered_protocols(request: web.Request) -> list[str]:
-    return [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-
-
-async def relay(a: web.WebSocketResponse, b: aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages both ways until either side closes, then close the other."""
-    async def copy(src, dst) -> None:
-        async for msg in src:
-            if msg.type is WSMsgType.BINARY:
-                await dst.send_bytes(msg.data)
-            elif msg.type is WSMsgType.TEXT:
-                await dst.send_str(msg.data)
-            else:
-                break
-
-    tasks = [asyncio.create_task(copy(a, b)), asyncio.create_task(copy(b, a))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await b.close()
-        with contextlib.suppress(Exception):
-            await a.close()
-
-
 class NodeProxy:
     def __init__(self, registry: Registry):
         self.registry = registry
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), trust_env=False)
         self._session: aiohttp.ClientSession | None = None
+        self.http = HTTPProxy(registry)  # services/proxy, pods/proxy, nodes/proxy
 
     async def close(self) -> None:
         await self._client.aclose()
         if self._session is not None:
             await self._session.close()
+        await self.http.close()
 
     def _node_url(self, node_name: str) -> str:
         assert NODES is not None
-        node = self.registry.get(NODES, None, node_name)
-        status = node.get("status", {})
-        port = status.get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port")
-        ip = next((a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
-        if not port or not ip:
-            raise errors.bad_request(f"node {node_name} has no reachable agent endpoint")
+        ip, port = agent_endpoint(self.registry.get(NODES, None, node_name))
         return f"http://{ip}:{port}"
 
     def _pod_container(self, request: web.Request, namespace: str, name: str) -> tuple[dict, str]:
@@ -142,7 +111,7 @@ class NodeProxy:
             raise errors.bad_request(f"cannot {sub} into a container in a completed pod; current phase is "
                                      f"{pod['status']['phase']}")
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(trust_env=False)
         url = f"{self._node_url(node).replace('http://', 'ws://', 1)}{path}"
         try:
             upstream = await self._session.ws_connect(url, params=params, protocols=offered_protocols(request),
