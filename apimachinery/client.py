@@ -7,6 +7,7 @@ reached; callers (informers, controllers, the agent) retry with back-off.
 from __future__ import annotations
 
 import json
+import platform
 from typing import Any, AsyncIterator
 
 import httpx
@@ -17,6 +18,18 @@ Obj = dict[str, Any]
 
 PATCH_CONTENT = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
                  "json": "application/json-patch+json"}
+
+
+KUBE_VERSION = "v1.32.0"
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+
+
+def user_agent(component: str) -> str:
+    """A component's User-Agent as upstream's clients build it: `kubelet/v1.32.0 (linux/amd64) coracle`.
+    The API server names the field manager of a write by the part before '/' (so managedFields show
+    `kubelet`, `kube-scheduler`, `kube-controller-manager`, as on a real cluster)."""
+    machine = platform.machine().lower()
+    return f"{component}/{KUBE_VERSION} ({platform.system().lower()}/{_ARCH.get(machine, machine)}) coracle"
 
 
 class StatusError(Exception):

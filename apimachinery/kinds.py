@@ -61,6 +61,7 @@ class ResourceInfo:
 _STATUS = lambda kind, group="", version="v1": Subresource("status", kind, ("get", "patch", "update"), group, version)  # noqa: E731
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
 _NS_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")  # upstream's: HEAD and OPTIONS are served too
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     # core/v1
@@ -73,13 +74,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         Subresource("exec", "PodExecOptions", ("create", "get")),
         Subresource("attach", "PodAttachOptions", ("create", "get")),
         Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
+        Subresource("proxy", "PodProxyOptions", _PROXY_VERBS),
     )),
     ResourceInfo("", "v1", "Node", "nodes", False, ("no",), subresources=(
         _STATUS("Node"),
-        Subresource("proxy", "NodeProxyOptions", ("create", "delete", "get", "patch", "update")),
+        Subresource("proxy", "NodeProxyOptions", _PROXY_VERBS),
     )),
     ResourceInfo("", "v1", "Event", "events", True, ("ev",)),
-    ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("all",), subresources=(_STATUS("Service"),)),
+    ResourceInfo("", "v1", "Service", "services", True, ("svc",), ("all",), subresources=(
+        _STATUS("Service"), Subresource("proxy", "ServiceProxyOptions", _PROXY_VERBS))),
     ResourceInfo("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceInfo("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceInfo("", "v1", "Secret", "secrets", True),
@@ -92,7 +95,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_STATUS("PersistentVolume"),)),
     ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",),
                  subresources=(_STATUS("PersistentVolumeClaim"),)),
-    ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), subresources=(
+        Subresource("token", "TokenRequest", ("create",), "authentication.k8s.io", "v1"),)),
     # apps/v1
     ResourceInfo("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",),
                  subresources=(_SCALE, _STATUS("Deployment", "apps"))),
@@ -114,6 +118,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # events.k8s.io/v1 shares the core events' storage (as upstream) and is converted
     ResourceInfo("events.k8s.io", "v1", "Event", "events", True, ("ev",), stored_as=("", "v1")),
+    # CRDs are stored and listed; the custom resources they define are not served (resources/apiextensions.py)
+    ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+                 ("crd", "crds"), ("api-extensions",),
+                 subresources=(_STATUS("CustomResourceDefinition", "apiextensions.k8s.io"),)),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}

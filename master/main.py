@@ -7,15 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 
 from aiohttp import web
 
 from apimachinery import kinds
-from apimachinery.client import Client
+from apimachinery.client import Client, user_agent
 from master.apiserver import storage
 from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
+from master.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, key_id, public_key_path
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
 from master.controllers.nodeipam import NodeIPAM
@@ -25,6 +27,7 @@ from master.store import KeyExists, open_store
 log = logging.getLogger("coracle.master")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 COMPONENTS = ("apiserver", "scheduler", "controllers")
+DATA_DIR = "/var/lib/coracle/master"  # the master's files when its store is not a SQLite file
 
 
 def ensure_system_namespaces(server: APIServer) -> None:
@@ -48,8 +51,10 @@ def ensure_system_namespaces(server: APIServer) -> None:
 
 
 async def run(store_url: str, bind: str, port: int, components: list[str], api_url: str,
-              cluster_cidr: str, compact_every: float = 60.0, watch_window: float = 300.0, apis: APIGroups = ALL) -> None:
-    """`apis`: the served set from --runtime-config; the scheduler and controllers skip what it leaves out."""
+              cluster_cidr: str, compact_every: float = 60.0, watch_window: float = 300.0, apis: APIGroups = ALL,
+              sa_key_file: str = "", sa_issuer: str = DEFAULT_ISSUER) -> None:
+    """`apis`: the served set from --runtime-config; the scheduler and controllers skip what it leaves out.
+    `sa_key_file`: the service-account signing key (default: `sa.key` in the master's data dir)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -61,16 +66,19 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
         if "apiserver" in components:
             store = open_store(store_url)
             server = APIServer(store, advertise=f"{bind}:{port}", watch_window=watch_window, apis=apis)
+            server.tokens = token_issuer(sa_key_file or default_key_file(store_url), sa_issuer)
             ensure_system_namespaces(server)
             runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await runner.setup()
             await web.TCPSite(runner, bind, port, backlog=1024, reuse_address=True).start()
             log.info("API server listening on http://%s:%d (store %s)", bind, port, store_url)
             tasks.append(asyncio.create_task(_compactor(store, server, compact_every)))
-        client = Client(api_url, user_agent="coracle-master")
+        # one client per component: its User-Agent names the field manager of its writes, as upstream's
+        client = Client(api_url, user_agent=user_agent("kube-controller-manager"))
+        sched_client = Client(api_url, user_agent=user_agent("kube-scheduler"))
         core = {p for p in ("pods", "nodes", "namespaces") if apis.lookup("", "v1", p) is not None}
         if "scheduler" in components and {"pods", "nodes"} <= core:
-            tasks.append(asyncio.create_task(Scheduler(client).run()))
+            tasks.append(asyncio.create_task(Scheduler(sched_client).run()))
         if "controllers" in components:
             if "nodes" in core:
                 tasks.append(asyncio.create_task(NodeIPAM(client, cluster_cidr).run()))
@@ -97,9 +105,30 @@ async def _compactor(store, server: APIServer, every: float) -> None:
         rev = server.cache.oldest_resumable()
         if rev > store.compact_revision():
             try:
-                store.compact(rev)
+                await asyncio.to_thread(store.compact, rev)  # on etcd it reads the window's history
             except Exception as e:
                 log.warning("compaction failed: %s", e)
+
+
+def default_key_file(store_url: str) -> str | None:
+    """Where the signing key lives unless --service-account-key-file says: beside a SQLite store's file,
+    else the default data dir; None (a key in memory) for an in-memory store."""
+    if store_url.startswith("sqlite://"):
+        path = store_url[len("sqlite://"):]
+        if path in ("", ":memory:") or path.startswith(":memory:"):
+            return None
+        return os.path.join(os.path.dirname(path) or ".", "sa.key")
+    return os.path.join(DATA_DIR, "sa.key")
+
+
+def token_issuer(key_file: str | None, issuer: str = DEFAULT_ISSUER) -> TokenIssuer:
+    """The issuer with its key read, or created (0600) at first start, and the public key beside it."""
+    tokens = TokenIssuer(key_file, issuer)
+    tokens.load()
+    if key_file:
+        log.info("service-account tokens signed with %s (kid %s), public key in %s", key_file,
+                 key_id(tokens.public_key()), public_key_path(key_file))
+    return tokens
 
 
 def write_kubeconfig(path: str, server_url: str) -> None:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 import cgroups
 from apimachinery import kinds, meta
-from apimachinery.client import Client
+from apimachinery.client import Client, user_agent
 from apimachinery.informer import Informer
 from nodeagent import oci, podspec
 from nodeagent.images import ImageStore
@@ -94,7 +94,7 @@ class Agent:
     def __init__(self, cfg: AgentConfig):
         assert PODS is not None
         self.cfg = cfg
-        self.client = Client(cfg.api_url, user_agent=f"coracle-agent/{cfg.node_name}")
+        self.client = Client(cfg.api_url, user_agent=user_agent("kubelet"))
         self.node = NodeRegistration(self.client, cfg.node_name, cfg.node_ip, cfg.port, runc_version())
         self.pods = Informer(self.client, PODS, field_selector=f"spec.nodeName={cfg.node_name}")
         self.config = {p: Informer(self.client, r) for p, r in CONFIG_KINDS.items()}

@@ -2,7 +2,9 @@
 free ports, its data in a temp dir; stop() kills it and removes the data.
 
 Neighbours: the store contract suite and the API tests on etcd use it
-(`tests/integration/test_store_contract.py`, `test_apiserver_etcd.py`).
+(`tests/integration/test_store_contract.py`, `test_apiserver_etcd.py`,
+`test_apiserver_etcd_consistency.py`), as do the Python-client e2e suite and
+`scripts/bench/etcd_clients.py`.
 
     with EtcdServer() as etcd:
         store = open_store(etcd.store_url("/crt-x"))

@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 from aiohttp import web
@@ -24,9 +24,13 @@ from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
+from master.apiserver.storecalls import StoreCalls
+from master.apiserver.resources.serviceaccounts import create_token
+from master.apiserver.tokens import TokenIssuer
 from master.store import Store
 
 log = logging.getLogger("coracle.apiserver")
+T = TypeVar("T")
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-coracle", "gitCommit": "", "gitTreeState": "clean",
            "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python", "compiler": "cpython", "platform": "linux/amd64"}
@@ -58,16 +62,25 @@ class APIServer:
         self.bookmark_seconds = bookmark_seconds
         self.registry = Registry(store)
         self.cache = WatchCache(store, window_seconds=watch_window)
+        self.registry.cached_namespace = self.cache.namespace
+        self.calls = StoreCalls(store, self.registry, self.cache)  # inline on SQLite, a thread pool on etcd
         self.advertise = advertise
         self.app = web.Application(client_max_size=8 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.app.on_shutdown.append(self._on_shutdown)
         self._closing = asyncio.Event()
         self.proxy = proxy.NodeProxy(self.registry)
+        self.tokens = TokenIssuer()  # master.main swaps in the one with the configured key and issuer
 
     async def _on_shutdown(self, _app: web.Application) -> None:
         self._closing.set()
+        self.calls.close()
         await self.proxy.close()
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Every registry call from a handler: inline on SQLite; on etcd on a thread pool, answering once
+        the watch cache has seen the call's writes (see storecalls)."""
+        return await self.calls.run(fn, *args, **kwargs)
 
     # -- routing -----------------------------------------------------------
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -87,8 +100,9 @@ class APIServer:
                 if agg:
                     return _respond(discovery.aggregated(False, agg, self.apis), content_type=agg)
                 return _respond(discovery.api_group_list(self.apis))
-            if path.startswith("/openapi/v3"):
-                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis)
+            if path.startswith("/openapi/v"):  # v3 and v2
+                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis,
+                                       request.headers.get("Accept", ""))
             parts = path.strip("/").split("/")
             if parts[0] == "api" and len(parts) == 2:
                 return self._resource_list("", parts[1])
@@ -131,11 +145,12 @@ class APIServer:
                 labels, fields = self._selectors(t.res, q)
                 if q.get("watch") in ("true", "1"):
                     return await self._watch(request, t, labels, fields)
-                return self._list(request, t, labels, fields)
+                return await self._list(request, t, labels, fields)
             if m == "POST":
                 obj = await self._body(request)
                 request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
-                return _respond(self.registry.create(t.res, t.namespace, obj, dry_run, _field_manager(request)), 201)
+                return _respond(await self._call(self.registry.create, t.res, t.namespace, obj, dry_run,
+                                                 _field_manager(request)), 201)
             if m == "DELETE":
                 return await self._delete_collection(request, t)
             raise errors.method_not_allowed(f"{m} is not supported on a collection")
@@ -144,21 +159,29 @@ class APIServer:
             return await self.proxy.pod_log(request, t.namespace or "", t.name)
         if sub in ("exec", "attach", "portforward") and t.res.plural == "pods":
             return await self.proxy.pod_stream(request, t.namespace or "", t.name, sub)
+        if sub == "proxy":
+            return await self.proxy.http.serve(request, t)
+        if sub == "token" and t.res.plural == "serviceaccounts":
+            if m != "POST":
+                raise errors.method_not_allowed("token only supports POST")
+            body = await self._body(request)
+            return _respond(await self._call(create_token, self.registry, self.tokens, t.namespace or "", t.name,
+                                             body), 201)
         if sub == "binding":
             if m != "POST":
                 raise errors.method_not_allowed("binding only supports POST")
-            self.registry.bind(t.namespace or "", t.name, await self._body(request))
+            await self._call(self.registry.bind, t.namespace or "", t.name, await self._body(request))
             return _respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if sub == "scale":
             return await self._scale(request, t, dry_run)
         if sub == "finalize":
             if m != "PUT":
                 raise errors.method_not_allowed("finalize only supports PUT")
-            return _respond(self.registry.finalize_namespace(t.name, await self._body(request), dry_run))
+            return _respond(await self._call(self.registry.finalize_namespace, t.name, await self._body(request), dry_run))
         if sub not in (None, "status"):
             raise errors.method_not_allowed(f"the subresource {sub} is not served yet")
         if m == "GET":
-            obj = self.registry.get(t.res, t.namespace, t.name)
+            obj = await self.calls.get(t.res, t.namespace, t.name, q.get("resourceVersion", ""))
             if _wants_table(request):
                 table = table_for(t.res.plural, [obj], include_object=request.query.get("includeObject", "Metadata"))
                 table["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
@@ -167,7 +190,7 @@ class APIServer:
         if m == "PUT":
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body)
-            obj = self.registry.update(t.res, t.namespace, t.name, body, sub, dry_run,
+            obj = await self._call(self.registry.update, t.res, t.namespace, t.name, body, sub, dry_run,
                                        manager=_field_manager(request))
             return _respond(obj)
         if m == "PATCH":
@@ -177,12 +200,13 @@ class APIServer:
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
             manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
-            patched, created = self.registry.patch(t.res, t.namespace, t.name, ctype, body, sub, dry_run,
+            patched, created = await self._call(self.registry.patch, t.res, t.namespace, t.name, ctype, body, sub, dry_run,
                                                    manager, q.get("force") == "true")
             return _respond(patched, 201 if created else 200)
         if m == "DELETE":
             options = await self._body(request, allow_empty=True) or {}
-            obj, _gone = self.registry.delete(t.res, t.namespace, t.name, self._delete_options(q, options), dry_run)
+            obj, _gone = await self._call(self.registry.delete, t.res, t.namespace, t.name, self._delete_options(q, options),
+                                          dry_run)
             return _respond(obj)
         raise errors.method_not_allowed(f"{m} is not supported")
 
@@ -202,15 +226,18 @@ class APIServer:
         assert t.name is not None
         m = request.method
         if m == "GET":
-            return _respond(self.registry.get_scale(t.res, t.namespace, t.name))
+            return _respond(await self._call(self.registry.get_scale, t.res, t.namespace, t.name))
         if m == "PUT":
-            return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
-                                                       None, dry_run, _field_manager(request)))
+            return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
+                                             await self._body(request), None, dry_run, _field_manager(request)))
         if m == "PATCH":
             if request.content_type not in PATCH_TYPES:
                 raise errors.unsupported_media(request.content_type)
-            return _respond(self.registry.update_scale(t.res, t.namespace, t.name, await self._body(request),
-                                                       request.content_type, dry_run, _field_manager(request)))
+            ctype, q = request.content_type, request.query
+            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
+            return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
+                                             await self._body(request), ctype, dry_run, manager,
+                                             force=q.get("force") == "true"))
         raise errors.method_not_allowed(f"{m} is not supported on scale")
 
     @staticmethod
@@ -272,7 +299,7 @@ class APIServer:
                     and (fields is None or fields.matches(object_fields(res.kind, obj))))
         return matches
 
-    def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
+    async def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
               fields: FieldSelector | None) -> web.Response:
         q = request.query
         limit = self._int(q, "limit") if q.get("limit") else 0
@@ -287,13 +314,14 @@ class APIServer:
                 exact = int(rv)
             except ValueError:
                 raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
-            if exact > self.cache.revision:
+            if exact > self.cache.revision and not await self.calls.caught_up(exact):
                 raise errors.APIError(504, "Timeout", f"Too large resource version: {exact}, current resource "
                                       f"version: {self.cache.revision}")
-        if q.get("continue") or (limit and rv == "") or (match == "Exact" and exact != self.cache.revision):
-            # paged or historical: a consistent snapshot from the store
-            result = self.registry.list(t.res, t.namespace, labels, fields, limit, q.get("continue", ""),
-                                        at_revision=exact if match == "Exact" else 0)
+        if (q.get("continue") or (limit and rv == "") or (match == "Exact" and exact != self.cache.revision)
+                or not await self.calls.list_from_cache(rv)):
+            # paged or historical (or a cache that lags the store): a consistent snapshot from the store
+            result = await self._call(self.registry.list, t.res, t.namespace, labels, fields, limit,
+                                      q.get("continue", ""), at_revision=exact if match == "Exact" else 0)
             items, revision, token = result.items, result.revision, result.continue_token
             entries = None
         else:  # the watch cache: resourceVersion=0, NotOlderThan, or a whole list (as upstream's cacher)
@@ -321,11 +349,12 @@ class APIServer:
         labels, fields = self._selectors(t.res, q)
         options = self._delete_options(q, await self._body(request, allow_empty=True) or {})
         dry_run = q.get("dryRun") == "All"
-        result = self.registry.list(t.res, t.namespace, labels, fields)
+        result = await self._call(self.registry.list, t.res, t.namespace, labels, fields)
         deleted = []
         for obj in result.items:
             try:
-                gone, _ = self.registry.delete(t.res, obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                gone, _ = await self._call(self.registry.delete, t.res, obj["metadata"].get("namespace"),
+                                                obj["metadata"]["name"],
                                                dict(options), dry_run)
                 deleted.append(gone)
             except errors.APIError as e:
@@ -335,7 +364,8 @@ class APIServer:
             item.pop("apiVersion", None)
             item.pop("kind", None)
         return _respond({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version,
-                         "metadata": {"resourceVersion": str(self.store.current_revision())}, "items": deleted})
+                         "metadata": {"resourceVersion": str(await self._call(self.store.current_revision))},
+                         "items": deleted})
 
     async def _watch(self, request: web.Request, t: paths.Target, labels: Selector | None,
                      fields: FieldSelector | None) -> web.StreamResponse:

@@ -23,7 +23,8 @@ from apimachinery.labels import Selector, validate_labels
 from apimachinery.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from master.apiserver import errors, ssa, storage
 from master.apiserver.resources import Obj, strategy_for
-from master.apiserver.scale import apply_scale, replicas_of, to_scale
+from master.apiserver.scale import apply_scale, apply_to_scale, replicas_of, to_scale
+from master.apiserver.schemas.structure import for_kind
 from master.store import Compacted, Conflict, KeyExists, KeyNotFound, Store
 
 NAMESPACES = lookup("", "v1", "namespaces")
@@ -46,21 +47,47 @@ def _now() -> str:
     return meta.now_rfc3339()
 
 
-def propagation_policy(options: Obj) -> str:
-    """DeleteOptions' propagationPolicy (or the legacy orphanDependents); Background by default."""
+# Upstream strategies' DefaultGarbageCollectionPolicy where it is not DeleteDependents (Background):
+# OrphanDependents "for backwards compatibility" (core/v1 ReplicationControllers; batch/v1 Jobs, when
+# served), and Unsupported (events: no garbage-collector finalizer whatever the options say).
+ORPHAN_BY_DEFAULT = frozenset({("", "v1", "replicationcontrollers"), ("batch", "v1", "jobs")})
+NO_PROPAGATION = frozenset({("", "v1", "events"), ("events.k8s.io", "v1", "events")})
+
+
+def propagation_policy(options: Obj, res: ResourceInfo | None = None,
+                       finalizers: list[str] | tuple[str, ...] = ()) -> str:
+    """The policy a DELETE carries out, as upstream's generic store decides it: the options'
+    propagationPolicy (or the legacy orphanDependents), else a GC finalizer the object already holds,
+    else the kind's default (Orphan for ORPHAN_BY_DEFAULT, Background for the rest).  Kinds in
+    NO_PROPAGATION always get Background (no finalizer).  An unknown policy is a 400."""
     policy = options.get("propagationPolicy")
-    if policy is None:
-        return "Orphan" if options.get("orphanDependents") is True else "Background"
-    if policy not in POLICIES:
+    if policy is not None and policy not in POLICIES:
         raise errors.bad_request(f"propagationPolicy: Unsupported value: {policy!r}: supported values: "
                                  + ", ".join(f'"{p}"' for p in POLICIES))
-    return str(policy)
+    key = (res.group, res.version, res.plural) if res is not None else None
+    if key in NO_PROPAGATION:
+        return "Background"
+    if policy is not None:
+        return str(policy)
+    if options.get("orphanDependents") is not None:
+        return "Orphan" if options["orphanDependents"] is True else "Background"
+    if ORPHAN in finalizers:
+        return "Orphan"
+    if FOREGROUND in finalizers:
+        return "Foreground"
+    return "Orphan" if key in ORPHAN_BY_DEFAULT else "Background"
 
 
 class Registry:
+    """Safe to call from several threads at once (the API server's store pool on etcd): it keeps
+    no state of its own between calls; the store and the allocators' keys hold it."""
+
     def __init__(self, store: Store, clock: Callable[[], str] = _now):
         self.store = store
         self.clock = clock
+        # The API server's watch cache: a namespace it holds Active needs no store read on create
+        # (as upstream's NamespaceLifecycle admission reads its informer and asks etcd on a miss).
+        self.cached_namespace: Callable[[str], Obj | None] = lambda _name: None
 
     # -- reads -------------------------------------------------------------
     def get(self, res: ResourceInfo, ns: str | None, name: str) -> Obj:
@@ -124,10 +151,12 @@ class Registry:
         if not res.namespaced:
             return
         assert NAMESPACES is not None
-        kv = self.store.get(storage.object_key(NAMESPACES, None, ns or ""))
-        if kv is None:
-            raise errors.not_found(NAMESPACES, ns or "")
-        nsobj = json.loads(kv.value)
+        nsobj = self.cached_namespace(ns or "")
+        if nsobj is None or nsobj.get("status", {}).get("phase") == "Terminating":
+            kv = self.store.get(storage.object_key(NAMESPACES, None, ns or ""))  # not seen yet, or re-created
+            if kv is None:
+                raise errors.not_found(NAMESPACES, ns or "")
+            nsobj = json.loads(kv.value)
         if nsobj.get("status", {}).get("phase") == "Terminating":
             raise errors.forbidden(f'{res.plural} "{nsobj["metadata"]["name"]}" is forbidden: unable to create new '
                                    f'content in namespace {ns} because it is being terminated')
@@ -269,7 +298,7 @@ class Registry:
 
     def _record(self, res: ResourceInfo, old: Obj | None, new: Obj, manager: str, sub: str) -> None:
         try:
-            ssa.record_update(old, new, manager, res.kind, self.clock(), sub)
+            ssa.record_update(old, new, manager, for_kind(res.group, res.version, res.kind), self.clock(), sub)
         except ssa.InvalidManagedFields as e:
             raise errors.bad_request(f"metadata.managedFields: Invalid value: {e}") from None
 
@@ -285,9 +314,12 @@ class Registry:
             raise errors.bad_request(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
         md["name"] = name
         try:
-            return ssa.apply(old, body, manager, res.kind, self.clock(), force, subresource or "")
+            return ssa.apply(old, body, manager, for_kind(res.group, res.version, res.kind), self.clock(), force,
+                             subresource or "")
         except ssa.ApplyConflict as e:
             raise errors.APIError(409, "Conflict", str(e), {"causes": e.causes()}) from None
+        except ssa.InvalidObject as e:
+            raise errors.APIError(422, "Invalid", f"failed to create typed patch object: {e}") from None
         except ssa.InvalidManagedFields as e:
             raise errors.bad_request(f"metadata.managedFields: Invalid value: {e}") from None
 
@@ -378,10 +410,19 @@ class Registry:
             if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
                 raise errors.conflict(res, name, f'Precondition failed: ResourceVersion in precondition: {pre["resourceVersion"]}, ResourceVersion in object meta: {md.get("resourceVersion")}')
             grace = self._grace(res, obj, options)
-            fin = {"Foreground": FOREGROUND, "Orphan": ORPHAN}.get(propagation_policy(options))
-            added = bool(fin) and fin not in (md.get("finalizers") or [])
-            if added:  # the garbage collector deletes or orphans the dependents, then drops it
-                md["finalizers"] = [*(md.get("finalizers") or []), fin]
+            # the policy's GC finalizer replaces the other one (as upstream's generic store): the garbage
+            # collector deletes or orphans the dependents, then drops it; Background removes both
+            want = {"Foreground": FOREGROUND, "Orphan": ORPHAN}.get(propagation_policy(options, res, md.get("finalizers") or ()))
+            current = list(md.get("finalizers") or [])
+            kept = [f for f in current if f not in (FOREGROUND, ORPHAN) or f == want]
+            if want and want not in kept:
+                kept.append(want)
+            added = kept != current
+            if added:
+                if kept:
+                    md["finalizers"] = kept
+                else:
+                    md.pop("finalizers", None)
             finalizers = md.get("finalizers") or (obj.get("spec", {}).get("finalizers") if res.plural == "namespaces" else None)
             if not grace and not finalizers:
                 if dry_run:
@@ -435,11 +476,22 @@ class Registry:
         return to_scale(self.get(res, ns, name))
 
     def update_scale(self, res: ResourceInfo, ns: str | None, name: str, body: Any,
-                     content_type: str | None = None, dry_run: bool = False, manager: str | None = None) -> Obj:
-        """PUT (content_type None) or PATCH of the Scale; only spec.replicas of the object changes."""
+                     content_type: str | None = None, dry_run: bool = False, manager: str | None = None,
+                     force: bool = False) -> Obj:
+        """PUT (content_type None) or PATCH of the Scale; only spec.replicas of the object changes. An apply
+        patch is a server-side apply of the Scale whose spec.replicas ownership lands in the object's
+        managedFields (subresource "scale"); 409 on another manager's replicas unless `force`."""
         for _ in range(16):
             old = self.get(res, ns, name)
             scale = to_scale(old)
+            if content_type == APPLY_PATCH:
+                new = self._scale_applied(res, name, old, body, manager, force)
+                try:
+                    return to_scale(self.update(res, ns, name, new, None, dry_run, _old=old))
+                except errors.APIError as e:
+                    if e.code == 409 and e.reason == "Conflict":
+                        continue
+                    raise
             if content_type is None:
                 new_scale = body
             else:
@@ -458,6 +510,22 @@ class Registry:
                     continue
                 raise
         raise errors.conflict(res, name, "too many concurrent writers; try again")
+
+    def _scale_applied(self, res: ResourceInfo, name: str, old: Obj, body: Any, manager: str | None,
+                       force: bool) -> Obj:
+        if not manager:
+            raise errors.APIError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                                  "Required value: is required for apply patch")
+        if not isinstance(body, dict) or body.get("kind", "Scale") != "Scale":
+            raise errors.bad_request("the body of an apply to the scale subresource must be a Scale")
+        if (body.get("metadata") or {}).get("name", name) != name:
+            raise errors.bad_request(f'the name of the object ({body["metadata"]["name"]}) does not match the name on the URL ({name})')
+        try:
+            return apply_to_scale(old, body, manager, self.clock(), force)
+        except ssa.ApplyConflict as e:
+            raise errors.APIError(409, "Conflict", str(e), {"causes": e.causes()}) from None
+        except (ssa.InvalidObject, ValueError) as e:
+            raise errors.invalid(res, "Scale", name, [("spec.replicas", f"Invalid value: {e}")]) from None
 
     def finalize_namespace(self, name: str, body: Any, dry_run: bool = False) -> Obj:
         """PUT namespaces/{name}/finalize: only spec.finalizers changes; a deleted namespace left with

@@ -9,8 +9,11 @@ it relists, as with kine and the upstream cacher.
 
 It also holds the current state of every object (loaded once at start, kept
 by the same events), so lists are served from memory as upstream's cacher
-does: a list is exact because the store calls `_on_event` synchronously after
-each commit.  Each event is encoded once per watched version and the bytes
+does.  On SQLite a list is exact because the store calls `_on_event`
+synchronously after each commit; on etcd events arrive through a watch, so
+the API server first awaits `wait_for` (its own writes' revisions, or the
+store's current revision for a consistent read).  `get` and `namespace` may be
+called from the store pool's threads: they only read one dict entry.  Each event is encoded once per watched version and the bytes
 are shared by every watcher (`CachedEvent.encoded`); list items keep their
 encoding until the object changes (`Entry.item`).
 """
@@ -19,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import heapq
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from apimachinery import meta
-from apimachinery.kinds import ResourceInfo, same_storage
+from apimachinery.kinds import ResourceInfo, same_storage, storage_resource
 from master.apiserver import storage
 from master.apiserver.resources.conversion import convert
 from master.store import Event, Store
@@ -141,6 +146,8 @@ class WatchCache:
         self._events: collections.deque[CachedEvent] = collections.deque(maxlen=max_events)
         self._watchers: set[Watcher] = set()
         self._objects: dict[str, Entry] = {}
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # heap of (revision, seq, future)
+        self._seq = itertools.count()
         self._unsubscribe = store.subscribe(self._on_event)
         kvs, self.revision, _ = store.list("/registry/")
         for kv in kvs:
@@ -176,6 +183,41 @@ class WatchCache:
         self._trim()
         for w in self._watchers:
             w.offer(cached)
+        while self._waiters and self._waiters[0][0] <= self.revision:
+            fut = heapq.heappop(self._waiters)[2]
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for(self, revision: int, timeout: float) -> bool:
+        """Wait (on the loop the store delivers events on) until the cache has every event up to
+        revision; False if it has not within timeout seconds."""
+        if self.revision >= revision:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (revision, next(self._seq), fut))
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+            return True
+        except TimeoutError:
+            return self.revision >= revision
+        finally:
+            fut.cancel()
+            if len(self._waiters) > 1024:  # abandoned waits of a cache that lags: drop them
+                self._waiters = [w for w in self._waiters if not w[2].done()]
+                heapq.heapify(self._waiters)
+
+    def get(self, res: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object as the cache holds it, in res's version, or None.  Shared: do not change it."""
+        e = self._objects.get(storage.object_key(res, namespace, name))
+        if e is None:
+            return None
+        return e.obj if storage_resource(res) is res else convert(e.obj, res)
+
+    def namespace(self, name: str) -> dict[str, Any] | None:
+        """The cached Namespace object, or None (absent, or not seen yet)."""
+        e = self._objects.get(f"/registry/core/namespaces/{name}")
+        return e.obj if e is not None else None
 
     def _trim(self) -> None:
         horizon = time.monotonic() - self._window

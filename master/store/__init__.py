@@ -76,13 +76,20 @@ class Compacted(StoreError):
 
 
 class Store(Protocol):
-    """A revisioned key-value store. Every method is synchronous, thread-safe,
-    and fast enough to call on the API server's event loop. Each write is one
-    atomic transaction that makes exactly one new revision; revisions are
-    shared by all keys and strictly increase. Writes are not retried here."""
+    """A revisioned key-value store. Every method is synchronous and
+    thread-safe. Each write is one atomic transaction that makes exactly one
+    new revision; revisions are shared by all keys and strictly increase.
+    Writes are not retried here.
+
+    A backend whose calls wait on the network (etcd) has `blocking = True`
+    and a `written_revision()` (the newest revision the calling thread wrote
+    through it): the API server calls it from a thread pool and then awaits
+    its watch cache up to that revision (`is_blocking`). SQLite's calls take
+    tens of microseconds and run inline on the event loop."""
 
     def current_revision(self) -> int:
-        """The newest revision (0 for an empty store)."""
+        """The newest revision (0 for an empty store): at least that of every
+        write acknowledged before the call, by any master (on etcd a quorum read)."""
         ...
 
     def get(self, key: str) -> KeyValue | None:
@@ -119,9 +126,12 @@ class Store(Protocol):
         ...
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call callback synchronously after each committed write, in revision
-        order, on the writer's thread; it must not write to the store. Returns
-        an idempotent unsubscribe function."""
+        """Call callback after each committed write (by anyone: on etcd also
+        other masters'), one event at a time, in revision order; it must not
+        write to the store. SQLite calls it on the writer's thread before the
+        write returns; etcd on the event loop that subscribed first, and before
+        a write made on that loop returns. Returns an idempotent unsubscribe
+        function."""
         ...
 
     def compact(self, revision: int) -> int:
@@ -139,6 +149,17 @@ class Store(Protocol):
         ...
 
 
+def is_blocking(store: Store) -> bool:
+    """Whether the store's calls wait on the network (see `Store`)."""
+    return bool(getattr(store, "blocking", False))
+
+
+def written_revision(store: Store) -> int:
+    """The newest revision the calling thread wrote through a blocking store (0: none or unknown)."""
+    written = getattr(store, "written_revision", None)
+    return int(written()) if written is not None else 0
+
+
 def open_store(url: str) -> Store:
     """Open a store by URL: `sqlite:///abs/path.db`, `sqlite://rel/path.db`,
     `sqlite://:memory:`, or `etcd://host:port[,host:port...][?prefix=/p]`
@@ -149,7 +170,8 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(url[len("sqlite://"):] or ":memory:")
     if url.startswith("etcd://"):
-        from master.store.etcd import EtcdStore, parse_url
+        from master.store.etcd import EtcdStore
+        from master.store.etcdclient import parse_url
 
         endpoints, prefix = parse_url(url)
         return EtcdStore(endpoints, prefix)
@@ -166,5 +188,7 @@ __all__ = [
     "KeyValue",
     "Store",
     "StoreError",
+    "is_blocking",
     "open_store",
+    "written_revision",
 ]

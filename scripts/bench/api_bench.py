@@ -119,7 +119,8 @@ class Master:
         self.log = open(os.path.join(self.dir, "master.log"), "wb")
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/coracle"), "--log-level", "warning", "master", "--components", "apiserver",
-             "--store", store, "--port", str(self.port)],
+             "--store", store, "--port", str(self.port),
+             "--service-account-key-file", os.path.join(self.dir, "sa.key")],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

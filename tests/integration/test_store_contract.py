@@ -7,6 +7,7 @@ its own etcd key prefix."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import threading
 import time
@@ -368,7 +369,7 @@ def test_etcd_prefix_isolates_keys(etcd: etcd_fixture.EtcdServer) -> None:
 
 
 def test_open_store_urls() -> None:
-    from master.store.etcd import parse_url
+    from master.store.etcdclient import parse_url
 
     assert parse_url("etcd://127.0.0.1:2379?prefix=/registry") == (["http://127.0.0.1:2379"], "/registry")
     assert parse_url("etcd://a:1,b:2") == (["http://a:1", "http://b:2"], "")
@@ -400,3 +401,55 @@ def test_etcd_watch_resumes_after_etcd_restart() -> None:
             store.close()
             if writer is not None:
                 writer.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_etcd_errors_map_to_the_contract(etcd: etcd_fixture.EtcdServer) -> None:
+    """The client library's errors (gRPC status codes underneath) become the
+    contract's: a future revision and an unreachable etcd are StoreErrors
+    naming what was asked, a compacted revision is Compacted."""
+    store = open_store(etcd.store_url(f"/crt-{uuid.uuid4().hex[:8]}"))
+    try:
+        rev = store.create("/m/a", b"1")
+        with pytest.raises(StoreError) as e:
+            store.list("/m/", revision=rev + 1000)
+        assert type(e.value) is StoreError and e.value.key == "/m/" and "future" in str(e.value)
+        store.update("/m/a", b"2")
+        store.compact(rev + 1)
+        with pytest.raises(Compacted) as c:
+            store.list("/m/", revision=rev)
+        assert c.value.compact_revision >= rev + 1 and c.value.key == "/m/"
+        with pytest.raises(Compacted):
+            store.events_since(rev - 1)
+    finally:
+        store.close()
+    port = _closed_port()
+    with pytest.raises(StoreError, match="unavailable"):
+        open_store(f"etcd://127.0.0.1:{port}")
+
+
+def test_etcd_fails_over_between_endpoints(etcd: etcd_fixture.EtcdServer) -> None:
+    """A URL naming a dead endpoint beside the live one: every call succeeds
+    whichever endpoint the client starts on (it picks one at random, so
+    several stores are opened), writes included, as they never left."""
+    url = f"etcd://127.0.0.1:{_closed_port()},127.0.0.1:{etcd.client_port}?prefix=/crt-{uuid.uuid4().hex[:8]}"
+    stores = [open_store(url) for _ in range(6)]
+    try:
+        got: list[Event] = []
+        stores[0].subscribe(got.append)
+        for i, store in enumerate(stores):
+            rev = store.create(f"/f/{i}", b"1")
+            assert store.get(f"/f/{i}").mod_revision == rev  # type: ignore[union-attr]
+            store.update(f"/f/{i}", b"2", expected_revision=rev)
+            store.delete(f"/f/{i}")
+            assert store.list("/f/")[0] == []
+        _eventually(lambda: len(got) == 3 * len(stores))
+        assert [e.type for e in got] == ["ADDED", "MODIFIED", "DELETED"] * len(stores)
+    finally:
+        for store in stores:
+            store.close()
