@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from apimachinery.kinds import ResourceInfo, storage_resource, stored_resources
 from master.apiserver.resources.conversion import convert, to_storage
 
@@ -40,7 +42,10 @@ def encode(obj: dict[str, Any]) -> bytes:
     md: dict[str, Any] = obj.get("metadata") or {}
     rv = md.pop("resourceVersion", None)
     try:
-        return json.dumps(obj, separators=(",", ":")).encode()
+        try:
+            return orjson.dumps(obj)  # several times faster than json on big objects (managedFields)
+        except TypeError:  # an integer beyond 64 bits: json writes it, after a space that tells decode
+            return b" " + json.dumps(obj, separators=(",", ":")).encode()
     finally:
         if rv is not None and md is obj.get("metadata"):
             md["resourceVersion"] = rv
@@ -48,6 +53,7 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 def decode(value: bytes, revision: int, res: ResourceInfo | None = None) -> dict[str, Any]:
     """The stored object at `revision`, converted to `res`'s version when given."""
-    obj = json.loads(value)
+    # orjson would read an integer beyond 64 bits as a float: encode marked those values with a space
+    obj = json.loads(value) if value[:1] == b" " else orjson.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return convert(obj, res) if res is not None else obj

@@ -182,3 +182,15 @@ def test_namespace_delete_marks_terminating(reg: Registry) -> None:
     with pytest.raises(errors.APIError) as e:
         reg.create(NS, None, {"metadata": {"name": "Bad.Name"}})
     assert code(e) == (422, "Invalid")
+
+
+def test_stored_values_keep_integers_beyond_64_bits(reg: Registry) -> None:
+    """Values are written with orjson; one it cannot write (an integer past 64 bits, e.g. in a
+    ConfigMap-like free-form field) is written by json and still read back exactly."""
+    from master.apiserver import storage
+    big = {"metadata": {"name": "x", "resourceVersion": "3"}, "data": {"n": 2**70, "s": "é", "f": 2.5}}
+    raw = storage.encode(big)
+    assert storage.decode(raw, 9) == {**big, "metadata": {"name": "x", "resourceVersion": "9"}}
+    assert big["metadata"]["resourceVersion"] == "3"  # the caller's object is left as it was
+    small = {"metadata": {"name": "y"}, "data": {"n": 2**62}}
+    assert storage.decode(storage.encode(small), 1)["data"]["n"] == 2**62
