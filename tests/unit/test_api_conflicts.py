@@ -20,7 +20,12 @@ PATH = "/api/v1/namespaces/default/configmaps/crt-counter"
 
 
 def test_fifty_writers_lose_no_update(tmp_path: Path) -> None:
-    with ServerThread(store=open_store(f"sqlite://{tmp_path}/state.db")) as srv:
+    fifty_writers(f"sqlite://{tmp_path}/state.db")
+
+
+def fifty_writers(store_url: str) -> None:
+    """The scenario on the store at store_url (the etcd suite runs it too)."""
+    with ServerThread(store=open_store(store_url)) as srv:
         with httpx.Client(base_url=srv.url) as c:
             r = c.post("/api/v1/namespaces/default/configmaps",
                        json={"metadata": {"name": "crt-counter"}, "data": {"n": "0"}})

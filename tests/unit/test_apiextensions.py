@@ -121,8 +121,14 @@ def test_name_must_be_plural_dot_group_and_both_are_immutable() -> None:
 
 # ---- over HTTP ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with ServerThread() as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+def srv() -> Iterator[ServerThread]:
+    with ServerThread() as s:  # tests/integration/test_apiextensions_etcd.py puts one on etcd instead
+        yield s
+
+
+@pytest.fixture(scope="module")
+def http(srv: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c
 
 

@@ -345,13 +345,18 @@ data:
 
 
 @pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    s = ServerThread().start()
+def srv() -> Iterator[ServerThread]:
+    s = ServerThread().start()  # tests/integration/test_*_etcd.py put one on etcd instead
     try:
-        with httpx.Client(base_url=s.url, timeout=10, headers={"User-Agent": "crt-agent/1.0 (linux)"}) as c:
-            yield c
+        yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def http(srv: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=srv.url, timeout=10, headers={"User-Agent": "crt-agent/1.0 (linux)"}) as c:
+        yield c
 
 
 def fields_of(obj: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

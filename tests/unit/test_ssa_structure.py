@@ -281,13 +281,18 @@ def test_component_user_agents_name_upstreams_managers(component: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    s = ServerThread().start()
+def srv() -> Iterator[ServerThread]:
+    s = ServerThread().start()  # tests/integration/test_*_etcd.py put one on etcd instead
     try:
-        with httpx.Client(base_url=s.url, timeout=10) as c:
-            yield c
+        yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def http(srv: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        yield c
 
 
 def test_http_manager_from_component_user_agent_and_scale_apply(http: httpx.Client) -> None:
