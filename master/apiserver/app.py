@@ -69,7 +69,7 @@ class APIServer:
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.app.on_shutdown.append(self._on_shutdown)
         self._closing = asyncio.Event()
-        self.proxy = proxy.NodeProxy(self.registry)
+        self.proxy = proxy.NodeProxy(self.registry, self._call)
         self.tokens = TokenIssuer()  # master.main swaps in the one with the configured key and issuer
 
     async def _on_shutdown(self, _app: web.Application) -> None:

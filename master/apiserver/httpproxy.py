@@ -23,7 +23,7 @@ import codecs
 import contextlib
 import gzip
 import os
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 import aiohttp
@@ -58,8 +58,9 @@ def _reach_error(e: Exception, host: str) -> errors.APIError:
 
 
 class HTTPProxy:
-    def __init__(self, objects: ObjectGetter):
+    def __init__(self, objects: ObjectGetter, call: Callable[..., Awaitable[Any]] | None = None):
         self.objects = objects
+        self.call = call  # runs the object reads (APIServer._call: the store pool on etcd), else inline
         # never follows redirects or HTTP_PROXY from the environment; backends are addressed by IP, so
         # their certificates cannot be checked (upstream's proxy transport does not either)
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None), verify=False, trust_env=False,
@@ -74,7 +75,7 @@ class HTTPProxy:
     async def serve(self, request: web.Request, t: paths.Target) -> web.StreamResponse:
         if request.method not in METHODS:
             raise errors.method_not_allowed(f"{request.method} is not supported by the proxy")
-        loc = locate(self.objects, t)
+        loc = await self.call(locate, self.objects, t) if self.call is not None else locate(self.objects, t)
         rest = t.proxy_path
         if request.path.endswith("/") and not rest.endswith("/"):
             rest += "/"

@@ -12,6 +12,8 @@ SPDY gets a 400.
 """
 from __future__ import annotations
 
+from typing import Any, Awaitable, Callable, TypeVar
+
 import aiohttp
 import httpx
 from aiohttp import web
@@ -21,6 +23,13 @@ from master.apiserver import errors
 from master.apiserver.httpproxy import HTTPProxy, offered_protocols, relay
 from master.apiserver.proxylocation import agent_endpoint
 from master.apiserver.registry import Registry
+
+T = TypeVar("T")
+Call = Callable[..., Awaitable[Any]]  # APIServer._call: inline on SQLite, the store pool on etcd
+
+
+async def _inline(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
 
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
@@ -33,11 +42,12 @@ def is_websocket(request: web.Request) -> bool:
 
 
 class NodeProxy:
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, call: Call = _inline):
         self.registry = registry
+        self.call = call  # reads of the store go through it: they would block the loop on etcd
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), trust_env=False)
         self._session: aiohttp.ClientSession | None = None
-        self.http = HTTPProxy(registry)  # services/proxy, pods/proxy, nodes/proxy
+        self.http = HTTPProxy(registry, call)  # services/proxy, pods/proxy, nodes/proxy
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -71,9 +81,9 @@ class NodeProxy:
         return node
 
     async def pod_log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
-        pod, container = self._pod_container(request, namespace, name)
+        pod, container = await self.call(self._pod_container, request, namespace, name)
         node = self._pod_node(pod, f'container "{container}"')
-        url = f"{self._node_url(node)}/containerLogs/{namespace}/{name}/{container}"
+        url = f"{await self.call(self._node_url, node)}/containerLogs/{namespace}/{name}/{container}"
         params = {k: request.query[k] for k in _LOG_PARAMS if k in request.query}
         req = self._client.build_request("GET", url, params=params)
         try:
@@ -99,11 +109,11 @@ class NodeProxy:
             raise errors.bad_request(f"Upgrade request required: pods/{sub} is served over WebSocket only")
         assert PODS is not None
         if sub == "portforward":
-            pod = self.registry.get(PODS, namespace, name)
+            pod = await self.call(self.registry.get, PODS, namespace, name)
             path = f"/portForward/{namespace}/{name}"
             params: list[tuple[str, str]] = []
         else:
-            pod, container = self._pod_container(request, namespace, name)
+            pod, container = await self.call(self._pod_container, request, namespace, name)
             path = f"/{sub}/{namespace}/{name}/{container}"
             params = [(k, v) for k, v in request.query.items() if k in _STREAM_PARAMS]
         node = self._pod_node(pod, "container")
@@ -112,7 +122,7 @@ class NodeProxy:
                                      f"{pod['status']['phase']}")
         if self._session is None:
             self._session = aiohttp.ClientSession(trust_env=False)
-        url = f"{self._node_url(node).replace('http://', 'ws://', 1)}{path}"
+        url = f"{(await self.call(self._node_url, node)).replace('http://', 'ws://', 1)}{path}"
         try:
             upstream = await self._session.ws_connect(url, params=params, protocols=offered_protocols(request),
                                                       max_msg_size=0, autoping=True)
