@@ -90,6 +90,10 @@ class APIServer:
                 return _respond(VERSION)
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
+            if path == "/.well-known/openid-configuration":  # service-account issuer discovery
+                return _respond(self.tokens.openid_configuration(f"http://{self.advertise}/openid/v1/jwks"))
+            if path == "/openid/v1/jwks":
+                return _respond(self.tokens.jwks(), content_type="application/jwk-set+json")
             if path == "/api":
                 agg = discovery.wants_aggregated(request.headers.get("Accept", ""))
                 if agg:

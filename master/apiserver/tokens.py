@@ -194,6 +194,13 @@ class TokenIssuer:
         jwk.update({"use": "sig", "alg": algorithm(pub), "kid": key_id(pub)})
         return {"keys": [jwk]}
 
+    def openid_configuration(self, jwks_uri: str) -> dict[str, Any]:
+        """The OIDC discovery document upstream serves at /.well-known/openid-configuration, so that
+        other parties can verify service-account tokens with the keys at jwks_uri."""
+        return {"issuer": self.issuer, "jwks_uri": jwks_uri, "response_types_supported": ["id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [algorithm(self.public_key())]}
+
     def now(self) -> int:
         return int(self.clock())
 

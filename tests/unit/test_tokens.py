@@ -281,3 +281,21 @@ def test_token_subresource_verbs_and_discovery(http: httpx.Client, ns: str) -> N
     sa = next(r for r in agg.json()["items"][0]["versions"][0]["resources"] if r["resource"] == "serviceaccounts")
     assert sa["subresources"] == [{"subresource": "token", "verbs": ["create"], "responseKind": {
         "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}}]
+
+
+def test_issuer_discovery_documents_verify_a_token(srv: ServerThread, http: httpx.Client, ns: str) -> None:
+    """/.well-known/openid-configuration names the issuer and the JWKS URI; the key set at
+    /openid/v1/jwks verifies a token the API server issued, with nothing else (as a relying party)."""
+    import jwt
+    conf = http.get("/.well-known/openid-configuration")
+    assert conf.status_code == 200, conf.text
+    doc = conf.json()
+    assert doc["issuer"] == ISS and doc["jwks_uri"].endswith("/openid/v1/jwks")
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    keys = http.get("/openid/v1/jwks")
+    assert keys.headers["content-type"].startswith("application/jwk-set+json")
+    token = http.post(token_path(ns), json={"spec": {"audiences": ["relying-party"]}}).json()["status"]["token"]
+    kid = jwt.get_unverified_header(token)["kid"]
+    jwk = next(k for k in keys.json()["keys"] if k["kid"] == kid)
+    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=[jwk["alg"]], audience="relying-party", issuer=ISS)
+    assert claims["sub"] == f"system:serviceaccount:{ns}:sa1"
