@@ -237,7 +237,7 @@ def test_client_leaving_ends_the_process(tmp_path: Path) -> None:
                 try:
                     if " Z " in Path(f"/proc/{pid}/stat").read_text():   # a zombie is gone too
                         break
-                except FileNotFoundError:
+                except (FileNotFoundError, ProcessLookupError):   # reaped between open and read
                     break
                 await asyncio.sleep(0.05)
             else:
