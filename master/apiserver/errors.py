@@ -53,6 +53,14 @@ def forbidden(message: str) -> APIError:
     return APIError(403, "Forbidden", message)
 
 
+def namespace_terminating(res: ResourceInfo, name: str, ns: str) -> APIError:
+    """Upstream's NamespaceLifecycle refusal: 403 with a NamespaceTerminating cause."""
+    why = f"unable to create new content in namespace {ns} because it is being terminated"
+    details = _details(res, name)
+    details["causes"] = [{"reason": "NamespaceTerminating", "message": why, "field": "metadata.namespace"}]
+    return APIError(403, "Forbidden", f'{_what(res)} "{name}" is forbidden: {why}', details)
+
+
 def not_found(res: ResourceInfo | None, name: str) -> APIError:
     return APIError(404, "NotFound", f'{_what(res)} "{name}" not found', _details(res, name))
 

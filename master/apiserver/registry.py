@@ -31,6 +31,11 @@ NAMESPACES = lookup("", "v1", "namespaces")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"  # the garbage collector's finalizers
 POLICIES = ("Foreground", "Background", "Orphan")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_GEN_BASE_MAX = 63 - 5  # upstream cuts a long generateName so the name stays a valid label
+
+
+def _generated_name(base: str) -> str:
+    return base[:_GEN_BASE_MAX] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", APPLY_PATCH)
@@ -147,7 +152,7 @@ class Registry:
         return ListResult(items, revision or self.store.current_revision(), token)
 
     # -- writes ------------------------------------------------------------
-    def _check_namespace(self, res: ResourceInfo, ns: str | None) -> None:
+    def _check_namespace(self, res: ResourceInfo, ns: str | None, name: str) -> None:
         if not res.namespaced:
             return
         assert NAMESPACES is not None
@@ -158,8 +163,7 @@ class Registry:
                 raise errors.not_found(NAMESPACES, ns or "")
             nsobj = json.loads(kv.value)
         if nsobj.get("status", {}).get("phase") == "Terminating":
-            raise errors.forbidden(f'{res.plural} "{nsobj["metadata"]["name"]}" is forbidden: unable to create new '
-                                   f'content in namespace {ns} because it is being terminated')
+            raise errors.namespace_terminating(res, name, ns or "")
 
     def _check_body(self, res: ResourceInfo, ns: str | None, obj: Any) -> Obj:
         if not isinstance(obj, dict):
@@ -205,10 +209,10 @@ class Registry:
         md = obj["metadata"]
         generated = not md.get("name") and bool(md.get("generateName"))
         if generated:
-            md["name"] = md["generateName"] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
+            md["name"] = _generated_name(md["generateName"])
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        self._check_namespace(res, ns)
+        self._check_namespace(res, ns, md["name"])
         strat = strategy_for(res)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             md.pop(k, None)
@@ -234,7 +238,7 @@ class Registry:
                 if not generated or attempt == 7:
                     strat.release(self.store, obj, None)
                     raise errors.already_exists(res, md["name"]) from None
-                md["name"] = md["generateName"] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
+                md["name"] = _generated_name(md["generateName"])
                 key = storage.object_key(res, ns, md["name"])
             except BaseException:
                 strat.release(self.store, obj, None)

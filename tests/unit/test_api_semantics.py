@@ -123,7 +123,13 @@ def test_background_and_bad_policy(http: httpx.Client, ns: str) -> None:
 def test_namespace_terminates_and_finalize_lets_it_vanish(http: httpx.Client, ns: str) -> None:
     http.post(cms(ns), json=cm("x"))
     assert http.delete(f"/api/v1/namespaces/{ns}").json()["status"]["phase"] == "Terminating"
-    assert http.post(cms(ns), json=cm("y")).status_code == 403
+    refused = http.post(cms(ns), json=cm("y"))
+    assert refused.status_code == 403
+    st = refused.json()
+    assert st["reason"] == "Forbidden" and st["message"] == (
+        f'configmaps "y" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
+    assert st["details"]["name"] == "y" and st["details"]["kind"] == "configmaps"
+    assert [c["reason"] for c in st["details"]["causes"]] == ["NamespaceTerminating"]
     body = http.get(f"/api/v1/namespaces/{ns}").json()
     assert body["spec"]["finalizers"] == ["kubernetes"]
     body["spec"]["finalizers"] = []

@@ -58,6 +58,8 @@ def test_generate_name_and_rv_on_create_rejected(reg: Registry) -> None:
     b = reg.create(PODS, "default", {"metadata": {"generateName": "web-"}, "spec": pod("x")["spec"]})
     assert a["metadata"]["name"].startswith("web-") and len(a["metadata"]["name"]) == 9
     assert a["metadata"]["name"] != b["metadata"]["name"]
+    long = reg.create(PODS, "default", {"metadata": {"generateName": "x" * 70}, "spec": pod("x")["spec"]})
+    assert len(long["metadata"]["name"]) == 63 and long["metadata"]["name"].startswith("x" * 58)
     p = pod("y")
     p["metadata"]["resourceVersion"] = "5"
     with pytest.raises(errors.APIError) as e:
