@@ -5,7 +5,9 @@ its sync fails.  Handlers only `add`; workers `get`, sync, then `done`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from typing import Awaitable, Callable
 
 
 class WorkQueue:
@@ -80,3 +82,26 @@ class WorkQueue:
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
+
+
+async def work(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], what: str, log: logging.Logger,
+               expected: tuple[type[BaseException], ...] = (),
+               level: Callable[[BaseException], int] = lambda _e: logging.INFO) -> None:
+    """One worker: takes keys from `queue` and syncs them, forgetting a key's
+    back-off on success and re-queueing it with back-off on failure.  An
+    `expected` failure (a refused write, a lost connection) is logged in one
+    line at `level(e)`; anything else with its traceback, and the worker goes
+    on: a bug met on one key must not stop the others' syncs."""
+    while True:
+        key = await queue.get()
+        try:
+            await sync(key)
+            queue.forget(key)
+        except expected as e:
+            log.log(level(e), "%s %s: sync failed, will retry: %s", what, key, e)
+            queue.add_rate_limited(key)
+        except Exception:
+            log.exception("%s %s: sync crashed, will retry", what, key)
+            queue.add_rate_limited(key)
+        finally:
+            queue.done(key)

@@ -19,6 +19,7 @@ from master.apiserver import storage
 from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
 from master.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, key_id, public_key_path
+from master.controllers.endpointslice import endpoint_controller_tasks
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
 from master.controllers.nodeipam import NodeIPAM
@@ -87,6 +88,7 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
             if "namespaces" in core:
                 tasks.append(asyncio.create_task(NamespaceController(client, apis=apis).run()))
             tasks.append(asyncio.create_task(GarbageCollector(client, apis).run()))
+            tasks += endpoint_controller_tasks(client, apis)  # Endpoints and EndpointSlices, where served
         if core != {"pods", "nodes", "namespaces"}:
             log.warning("core/v1 pods, nodes or namespaces switched off: scheduler/controllers needing them not started")
         await stop.wait()

@@ -7,7 +7,7 @@ the node agent, 503 for a service without endpoints).
 
 One node `crt-proxy` with its own bridge, cgroup root and CIDRs (10.252.0.0/16
 pods, 10.104.0.0/16 services); torn down at the end with a leftover check.
-There is no endpoints controller yet: the test writes the Endpoints itself.
+The master's endpoints controller fills the services' Endpoints from their selectors.
 """
 from __future__ import annotations
 
@@ -52,17 +52,15 @@ apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
+  selector: {app: web}
   ports: [{name: http, port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
 kind: Service
 metadata: {name: empty}
 spec:
+  selector: {app: nobody}
   ports: [{port: 80}]
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: empty}
 """
 
 
@@ -74,12 +72,9 @@ def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
     try:
         e.cluster.up(timeout=60)
         e.apply(OBJECTS)
-        pod = wait_for(lambda: (p := e.pod("web"))["status"].get("phase") == "Running" and p, 60, "web Running")
-        ip = pod["status"]["podIP"]
-        e.apply(json.dumps({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"}, "subsets": [{
-            "addresses": [{"ip": ip, "targetRef": {"kind": "Pod", "namespace": "default", "name": "web",
-                                                   "uid": pod["metadata"]["uid"]}}],
-            "ports": [{"name": "http", "port": 8080}]}]}))
+        wait_for(lambda: e.pod("web")["status"].get("phase") == "Running", 60, "web Running")
+        wait_for(lambda: e.kubectl("get", "endpoints", "web", "-o", "jsonpath={.subsets[0].addresses[0].ip}",
+                                   check=False).stdout == e.pod("web")["status"]["podIP"], 30, "web's Endpoints")
         wait_for(lambda: "hello-from-web" in e.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/web:8080/proxy/",
                                                      check=False).stdout, 30, "httpd answering through pods/proxy")
         yield e
