@@ -23,6 +23,7 @@ from master.controllers.endpointslice import endpoint_controller_tasks
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
 from master.controllers.nodeipam import NodeIPAM
+from master.controllers.replication import ReplicationEngine, served_kinds
 from master.scheduler.scheduler import Scheduler
 from master.store import KeyExists, open_store
 
@@ -89,6 +90,8 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
                 tasks.append(asyncio.create_task(NamespaceController(client, apis=apis).run()))
             tasks.append(asyncio.create_task(GarbageCollector(client, apis).run()))
             tasks += endpoint_controller_tasks(client, apis)  # Endpoints and EndpointSlices, where served
+            if "pods" in core and served_kinds(apis):  # RCs and RSs, whichever are served
+                tasks.append(asyncio.create_task(ReplicationEngine(client, apis).run()))
         if core != {"pods", "nodes", "namespaces"}:
             log.warning("core/v1 pods, nodes or namespaces switched off: scheduler/controllers needing them not started")
         await stop.wait()

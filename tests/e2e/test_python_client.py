@@ -354,7 +354,8 @@ def test_watch_stream_in_order_and_resume(api: client.ApiClient) -> None:
     seen: list[tuple[str, str, str]] = []
     step2 = False
     w = watch.Watch()
-    for ev in w.stream(core.list_namespaced_pod, NS, resource_version=rv, timeout_seconds=5):
+    # only this test's pod: other tests' deployments leave their pods' deletions in the history
+    for ev in w.stream(core.list_namespaced_pod, NS, resource_version=rv, label_selector="app=w", timeout_seconds=5):
         assert isinstance(ev["object"], client.V1Pod)
         seen.append((ev["type"], ev["object"].metadata.name, ev["object"].metadata.resource_version))
         step2 = step2 or (ev["object"].metadata.labels or {}).get("step") == "2"
@@ -368,7 +369,8 @@ def test_watch_stream_in_order_and_resume(api: client.ApiClient) -> None:
     # resume from the ADDED event's version: the rest comes again, nothing before it
     resumed = []
     w = watch.Watch()
-    for ev in w.stream(core.list_namespaced_pod, NS, resource_version=seen[0][2], timeout_seconds=5):
+    for ev in w.stream(core.list_namespaced_pod, NS, resource_version=seen[0][2], label_selector="app=w",
+                       timeout_seconds=5):
         resumed.append((ev["type"], ev["object"].metadata.name, ev["object"].metadata.resource_version))
         if ev["type"] == "DELETED":
             w.stop()
