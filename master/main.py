@@ -19,6 +19,7 @@ from master.apiserver import storage
 from master.apiserver.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
 from master.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, key_id, public_key_path
+from master.controllers.deployment import DeploymentController
 from master.controllers.endpointslice import endpoint_controller_tasks
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
@@ -92,6 +93,8 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
             tasks += endpoint_controller_tasks(client, apis)  # Endpoints and EndpointSlices, where served
             if "pods" in core and served_kinds(apis):  # RCs and RSs, whichever are served
                 tasks.append(asyncio.create_task(ReplicationEngine(client, apis).run()))
+            if apis.lookup("apps", "v1", "deployments") and apis.lookup("apps", "v1", "replicasets"):
+                tasks.append(asyncio.create_task(DeploymentController(client).run()))
         if core != {"pods", "nodes", "namespaces"}:
             log.warning("core/v1 pods, nodes or namespaces switched off: scheduler/controllers needing them not started")
         await stop.wait()

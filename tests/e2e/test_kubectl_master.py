@@ -35,7 +35,7 @@ spec:
 
 
 class Master:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, components: str | None = None):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
@@ -46,7 +46,8 @@ class Master:
         self.log = open(tmp / "master.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coracle_cli", "master", "--store", f"sqlite:///{tmp}/state.db",
-             "--port", str(self.port), "--kubeconfig", self.kubeconfig],
+             "--port", str(self.port), "--kubeconfig", self.kubeconfig,
+             *(["--components", components] if components else [])],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 15

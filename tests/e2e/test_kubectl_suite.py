@@ -1,6 +1,7 @@
 """The kubectl workflows of issue 3 with the real `kubectl` (1.32) against a real
-`coracle master` (the process of test_kubectl_master; no node agent, so no pod
-runs and deployments stay at 0 ready): scale, edit (KUBE_EDITOR), patch of the
+`coracle master` (the process of test_kubectl_master, with its scheduler and
+controllers but no node agent: deployments get their ReplicaSets and pods, and
+the pods stay Pending, so 0 ready): scale, edit (KUBE_EDITOR), patch of the
 three types, label/annotate with --overwrite and `key-`, configmap and secret
 generators, client-side apply pruning, delete -l, the output formats, describe
 of six kinds, and upstream's header text and column alignment."""
@@ -13,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -109,6 +111,17 @@ def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
             m.stop()
 
 
+def settled_row(kc: Kubectl, kind: str, name: str, want: list[str]) -> str:
+    """`kubectl get` of one object once its first columns read `want` (the
+    controllers write status a moment after a change); returns the output."""
+    deadline = time.monotonic() + 15
+    while True:
+        out = kc("get", kind, name)
+        if out.splitlines()[1].split()[:len(want)] == want or time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
+
+
 def columns(header: str) -> list[str]:
     return re.split(r"\s{2,}", header.strip())
 
@@ -127,9 +140,9 @@ def test_scale_deployment(kc: Kubectl) -> None:
     try:
         assert kc("scale", "deployment", "crt-sc", "--replicas=4").strip() == "deployment.apps/crt-sc scaled"
         assert kc("get", "deploy", "crt-sc", "-o", "jsonpath={.spec.replicas}") == "4"
-        out = kc("get", "deploy", "crt-sc")
+        out = settled_row(kc, "deploy", "crt-sc", ["crt-sc", "0/4", "4", "0"])  # 4 pods made, none running
         assert columns(out.splitlines()[0]) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        assert out.splitlines()[1].split()[:4] == ["crt-sc", "0/4", "0", "0"]
+        assert out.splitlines()[1].split()[:4] == ["crt-sc", "0/4", "4", "0"], out
         assert_aligned(out)
         bad = kc("scale", "deployment", "crt-sc", "--current-replicas=3", "--replicas=5", check=False)
         assert "Expected replicas to be 3, was 4" in bad
@@ -331,8 +344,12 @@ def test_describe(kc: Kubectl) -> None:
         for pat in (r"^Type:\s+ClusterIP$", r"^IP:\s+10\.96\.\d+\.\d+$", r"^Port:\s+http\s+80/TCP$",
                     r"^TargetPort:\s+8080/TCP$", r"^Selector:\s+app=crt-pod$", r"^Session Affinity:\s+None$"):
             assert re.search(pat, svc, re.M), (pat, svc)
+        settled_row(kc, "deploy", "crt-desc", ["crt-desc", "0/1", "1", "0"])
         dep = lines("deployment", "crt-desc")
-        for pat in (r"^Replicas:\s+1 desired \| 0 updated \| 0 total \| 0 available \| 0 unavailable$",
+        for pat in (r"^Replicas:\s+1 desired \| 1 updated \| 1 total \| 0 available \| 1 unavailable$",
+                    r"^NewReplicaSet:\s+crt-desc-[a-z0-9]+ \(1/1 replicas created\)$",
+                    r"^\s+Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+"
+                    r"Scaled up replica set crt-desc-[a-z0-9]+ from 0 to 1$",
                     r"^StrategyType:\s+RollingUpdate$", r"^RollingUpdateStrategy:\s+25% max unavailable, 25% max surge$",
                     r"^Pod Template:$", r"^Selector:\s+app=crt-desc$"):
             assert re.search(pat, dep, re.M), (pat, dep)
