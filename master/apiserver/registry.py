@@ -356,11 +356,14 @@ class Registry:
             else:
                 new = self._patched(res, old, content_type, body, res.kind)
                 new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
+            sent_rv = new["metadata"]["resourceVersion"]  # update takes it out of `new` before writing
             try:
                 return self.update(res, ns, name, new, subresource, dry_run, _old=old,
                                    manager=None if apply else manager), False
             except errors.APIError as e:
-                if e.code == 409 and e.reason == "Conflict" and new["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]:
+                # a write that came between our read and ours: patch the newer object (a patch that
+                # named a resourceVersion itself keeps its 409)
+                if e.code == 409 and e.reason == "Conflict" and sent_rv == old["metadata"]["resourceVersion"]:
                     continue
                 raise
         raise errors.conflict(res, name, "too many concurrent writers; try again")

@@ -196,3 +196,23 @@ def test_stored_values_keep_integers_beyond_64_bits(reg: Registry) -> None:
     assert big["metadata"]["resourceVersion"] == "3"  # the caller's object is left as it was
     small = {"metadata": {"name": "y"}, "data": {"n": 2**62}}
     assert storage.decode(storage.encode(small), 1)["data"]["n"] == 2**62
+
+
+def test_patch_retries_on_a_write_that_came_between(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg.create(PODS, "default", pod("raced"))
+    store_update, raced = reg.store.update, []
+
+    def update(key, value, expected):  # type: ignore[no-untyped-def]
+        if not raced:  # another writer (the scheduler, say) gets in first, once
+            raced.append(None)
+            raced[0] = reg.patch(PODS, "default", "raced", "application/merge-patch+json",
+                                 {"metadata": {"labels": {"other": "1"}}})
+        return store_update(key, value, expected)
+    monkeypatch.setattr(reg.store, "update", update)
+    got, _ = reg.patch(PODS, "default", "raced", "application/merge-patch+json", {"metadata": {"labels": {"mine": "1"}}})
+    assert got["metadata"]["labels"] == {"other": "1", "mine": "1"}
+    # a patch naming a resourceVersion that is no longer current keeps its 409
+    with pytest.raises(errors.APIError) as e:
+        reg.patch(PODS, "default", "raced", "application/merge-patch+json",
+                  {"metadata": {"resourceVersion": raced[0][0]["metadata"]["resourceVersion"], "labels": {"x": "1"}}})
+    assert code(e) == (409, "Conflict")
