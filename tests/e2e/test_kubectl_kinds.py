@@ -117,6 +117,8 @@ def test_default_kubernetes_service(master: Master) -> None:
     assert out.splitlines()[1].split()[:5] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
     ep = ok(master.kubectl("get", "endpoints", "kubernetes", "-n", "default", "--no-headers")).split()
     assert ep[1] == f"127.0.0.1:{master.port}"
+    sl = ok(master.kubectl("get", "endpointslices", "kubernetes", "-n", "default", "--no-headers")).split()
+    assert sl[1:4] == ["IPv4", str(master.port), "127.0.0.1"], sl
 
 
 def test_create_get_delete_every_kind(master: Master) -> None:

@@ -275,8 +275,8 @@ def repair_allocations(store: Store) -> list[str]:
 
 
 def ensure_default_service(registry: Any, advertise: str) -> None:
-    """The `default/kubernetes` Service (10.96.0.1:443) and its Endpoints pointing
-    at the API server. Idempotent: existing objects are left alone."""
+    """The `default/kubernetes` Service (10.96.0.1:443) and its Endpoints and
+    EndpointSlice pointing at the API server. Idempotent: existing objects are left alone."""
     assert SERVICES is not None
     host, _, port = advertise.rpartition(":")
     if host in ("", "0.0.0.0", "::"):
@@ -286,7 +286,13 @@ def ensure_default_service(registry: Any, advertise: str) -> None:
                                                                       "targetPort": int(port or 6443)}]}}),
             (kinds.lookup("", "v1", "endpoints"), {"metadata": {"name": "kubernetes", "labels": {
                 "endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": [{
-                    "addresses": [{"ip": host}], "ports": [{"name": "https", "port": int(port or 6443), "protocol": "TCP"}]}]})]
+                    "addresses": [{"ip": host}], "ports": [{"name": "https", "port": int(port or 6443), "protocol": "TCP"}]}]}),
+            # upstream's API server keeps the slice beside the Endpoints (no controller manages either)
+            (kinds.lookup("discovery.k8s.io", "v1", "endpointslices"), {
+                "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                "addressType": "IPv6" if ":" in host else "IPv4",
+                "endpoints": [{"addresses": [host], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": int(port or 6443), "protocol": "TCP"}]})]
     for res, obj in objs:
         try:
             registry.get(res, "default", "kubernetes")
