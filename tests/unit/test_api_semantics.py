@@ -23,15 +23,6 @@ from master.apiserver.scale import selector_string, to_scale  # noqa: E402
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture
 def http(srv: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10) as c:

@@ -20,15 +20,6 @@ from master.store import open_store  # noqa: E402
 AGG_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture
 def http(srv: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10) as c:

@@ -9,9 +9,8 @@ import asyncio
 import copy
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from apiserver_fixture import ServerThread, node  # noqa: E402
@@ -307,15 +306,6 @@ def test_slice_tracker() -> None:
 
 
 # -- the controllers against a real API server --------------------------------------------------
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def run(srv: ServerThread, scenario: Callable[[Client], Awaitable[None]]) -> None:
     async def main() -> None:
         async with Client(srv.url) as c:

@@ -255,15 +255,6 @@ class Backend:
 
 
 @pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
 def backend(srv: ServerThread) -> Iterator[Backend]:
     with Backend(srv) as b:
         yield b

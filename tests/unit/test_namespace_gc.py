@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -44,15 +44,6 @@ def test_gc_decisions() -> None:
     assert not gc.owner_gone({"uid": "o"}, {"metadata": {"uid": "o"}})
     marked = {"metadata": {"deletionTimestamp": "t", "finalizers": ["orphan"]}}
     assert gc.being_deleted_with(marked, "orphan") and not gc.being_deleted_with(marked, "foregroundDeletion")
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def run(srv: ServerThread, controller: Callable[[Client], Any], scenario: Callable[[Client], Awaitable[None]]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -65,12 +65,6 @@ def test_events_never_propagate_but_bad_values_are_still_400() -> None:
 
 
 # ---- over HTTP, with the garbage collector --------------------------------------------
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    with ServerThread() as s:
-        yield s
-
-
 def run(srv: ServerThread, scenario: Callable[[Client], Awaitable[None]]) -> None:
     async def main() -> None:
         async with Client(srv.url) as c:

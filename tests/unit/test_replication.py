@@ -9,9 +9,8 @@ import asyncio
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from apiserver_fixture import ServerThread, pod, unique  # noqa: E402
@@ -264,15 +263,6 @@ def test_owner_kinds_and_selectors() -> None:
 
 
 # -- the controller against a real API server -----------------------------------------------------
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def run(srv: ServerThread, scenario: Callable[[Client, str], Awaitable[None]], **engine: Any) -> None:
     ns = unique("crt-repl")
 

@@ -345,15 +345,6 @@ data:
 
 
 @pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()  # tests/integration/test_*_etcd.py put one on etcd instead
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
 def http(srv: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10, headers={"User-Agent": "crt-agent/1.0 (linux)"}) as c:
         yield c

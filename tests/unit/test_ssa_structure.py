@@ -281,15 +281,6 @@ def test_component_user_agents_name_upstreams_managers(component: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()  # tests/integration/test_*_etcd.py put one on etcd instead
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
 def http(srv: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c

@@ -138,15 +138,6 @@ def test_default_key_file_follows_the_store() -> None:
 
 # -- serviceaccounts/token through the API server ------------------------------
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[ServerThread]:
-    s = ServerThread().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture
 def http(srv: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.url, timeout=10) as c:
