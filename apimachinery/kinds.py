@@ -33,6 +33,9 @@ class ResourceInfo:
     verbs: tuple[str, ...] = ALL_VERBS
     subresources: tuple[Subresource, ...] = field(default=())
     stored_as: tuple[str, str] | None = None  # (group, version) this one is stored as; None: stored as itself
+    # A custom resource's rules (master.apiserver.resources.customresources: its strategy, built from the
+    # CRD version): compared by identity, so a changed CRD makes a new, unequal entry.  None: built in.
+    custom: object | None = None
 
     @property
     def singular(self) -> str:
@@ -118,7 +121,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # events.k8s.io/v1 shares the core events' storage (as upstream) and is converted
     ResourceInfo("events.k8s.io", "v1", "Event", "events", True, ("ev",), stored_as=("", "v1")),
-    # CRDs are stored and listed; the custom resources they define are not served (resources/apiextensions.py)
+    # CRDs; the custom resources they define are served from master.apiserver.customresources
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
                  ("crd", "crds"), ("api-extensions",),
                  subresources=(_STATUS("CustomResourceDefinition", "apiextensions.k8s.io"),)),
@@ -165,7 +168,10 @@ def stored_resources() -> list[ResourceInfo]:
 
 
 def same_storage(a: ResourceInfo, b: ResourceInfo) -> bool:
-    return storage_resource(a) is storage_resource(b)
+    """Custom resources: every version of one CRD shares its keys (conversion strategy None)."""
+    if storage_resource(a) is storage_resource(b):
+        return True
+    return a.custom is not None and b.custom is not None and a.plural == b.plural and a.group == b.group
 
 
 def in_group_version(group: str, version: str,

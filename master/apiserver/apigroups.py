@@ -47,10 +47,15 @@ def stability(version: str) -> str:
 class APIGroups:
     """The served resources, in the kinds table's order (preferred versions first)."""
     served: tuple[ResourceInfo, ...]
-    keys: frozenset[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
+    keys: dict[tuple[str, str, str], ResourceInfo] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:  # routing asks on every request: a set, not a scan
-        object.__setattr__(self, "keys", frozenset((r.group, r.version, r.plural) for r in self.served))
+    def __post_init__(self) -> None:  # routing asks on every request: a dict, not a scan
+        object.__setattr__(self, "keys", {(r.group, r.version, r.plural): r for r in self.served})
+
+    def with_custom(self, custom: tuple[ResourceInfo, ...]) -> APIGroups:
+        """This set plus the custom resources the CRDs define (master.apiserver.customresources); a
+        custom resource never shadows a built-in one."""
+        return APIGroups(self.served + tuple(r for r in custom if (r.group, r.version, r.plural) not in self.keys))
 
     @classmethod
     def everything(cls, table: tuple[ResourceInfo, ...] = kinds.RESOURCES) -> APIGroups:
@@ -60,8 +65,7 @@ class APIGroups:
         return (res.group, res.version, res.plural) in self.keys
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceInfo | None:
-        res = kinds.lookup(group, version, plural)
-        return res if (group, version, plural) in self.keys else None
+        return self.keys.get((group, version, plural))
 
     def groups(self) -> dict[str, list[str]]:
         """Served group -> its served versions, preferred first; the core group is ""."""

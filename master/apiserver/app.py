@@ -18,9 +18,10 @@ from apimachinery.fields import FieldSelector, parse_field_selector, unsupported
 from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector, SelectorError, parse_selector
 from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
+from master.apiserver.customapis import CustomAPIs
 from master.apiserver.apigroups import ALL, APIGroups
-from master.apiserver.printers import table_for
-from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, Registry
+from master.apiserver.printers import custom_table, table_for
+from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
@@ -54,14 +55,23 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
+def _table(res: ResourceInfo, objs: list[Any], include_object: str = "Metadata") -> dict[str, Any]:
+    if res.custom is not None:  # the CRD version's additionalPrinterColumns
+        return custom_table(res.custom.columns, objs, include_object=include_object)  # type: ignore[attr-defined]
+    return table_for(res.plural, objs, include_object=include_object)
+
+
 class APIServer:
     def __init__(self, store: Store, advertise: str = "127.0.0.1:6443", watch_window: float = 300.0,
                  bookmark_seconds: float = 30.0, apis: APIGroups = ALL):
         self.store = store
-        self.apis = apis  # what --runtime-config switched on; the store keeps every resource either way
+        self.base_apis = apis  # what --runtime-config switched on; the store keeps every resource either way
+        self.apis = apis  # base_apis plus the custom resources of the stored CRDs (customapis)
         self.bookmark_seconds = bookmark_seconds
         self.registry = Registry(store)
-        self.cache = WatchCache(store, window_seconds=watch_window)
+        self.custom = CustomAPIs(store)  # before the cache: its CRD events land first
+        self.custom.listen(self._custom_changed)
+        self.cache = WatchCache(store, window_seconds=watch_window, custom=self.custom.resource_of_key)
         self.registry.cached_namespace = self.cache.namespace
         self.calls = StoreCalls(store, self.registry, self.cache)  # inline on SQLite, a thread pool on etcd
         self.advertise = advertise
@@ -72,8 +82,12 @@ class APIServer:
         self.proxy = proxy.NodeProxy(self.registry, self._call)
         self.tokens = TokenIssuer()  # master.main swaps in the one with the configured key and issuer
 
+    def _custom_changed(self, custom: tuple[ResourceInfo, ...]) -> None:
+        self.apis = self.base_apis.with_custom(custom)  # one swap: a request sees the old set or the new
+
     async def _on_shutdown(self, _app: web.Application) -> None:
         self._closing.set()
+        self.custom.close()
         self.calls.close()
         await self.proxy.close()
 
@@ -187,7 +201,7 @@ class APIServer:
         if m == "GET":
             obj = await self.calls.get(t.res, t.namespace, t.name, q.get("resourceVersion", ""))
             if _wants_table(request):
-                table = table_for(t.res.plural, [obj], include_object=request.query.get("includeObject", "Metadata"))
+                table = _table(t.res, [obj], request.query.get("includeObject", "Metadata"))
                 table["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
                 return _respond(table, content_type=TABLE_TYPE)
             return _respond(obj)
@@ -199,8 +213,8 @@ class APIServer:
             return _respond(obj)
         if m == "PATCH":
             ctype = request.content_type
-            if ctype not in PATCH_TYPES:
-                raise errors.unsupported_media(ctype)
+            if ctype not in PATCH_TYPES or (ctype == STRATEGIC_PATCH and t.res.custom is not None):
+                raise errors.unsupported_media(ctype, custom=t.res.custom is not None)
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
             manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
@@ -235,8 +249,9 @@ class APIServer:
             return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
                                              await self._body(request), None, dry_run, _field_manager(request)))
         if m == "PATCH":
-            if request.content_type not in PATCH_TYPES:
-                raise errors.unsupported_media(request.content_type)
+            if request.content_type not in PATCH_TYPES or (
+                    request.content_type == STRATEGIC_PATCH and t.res.custom is not None):
+                raise errors.unsupported_media(request.content_type, custom=t.res.custom is not None)
             ctype, q = request.content_type, request.query
             manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
             return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
@@ -335,7 +350,7 @@ class APIServer:
         if token:
             md["continue"] = token
         if _wants_table(request):
-            table = table_for(t.res.plural, items, include_object=q.get("includeObject", "Metadata"))
+            table = _table(t.res, items, q.get("includeObject", "Metadata"))
             table["metadata"] = md
             return _respond(table, content_type=TABLE_TYPE)
         head = _dumps({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version, "metadata": md})
@@ -405,7 +420,7 @@ class APIServer:
         async def send(kind: str, obj: dict[str, Any], shared: bytes | None = None) -> None:
             nonlocal first
             if table and kind != "BOOKMARK":
-                body = table_for(t.res.plural, [obj])
+                body = _table(t.res, [obj])
                 body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 if not first:
                     body["columnDefinitions"] = None

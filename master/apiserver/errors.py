@@ -87,7 +87,12 @@ def gone(message: str) -> APIError:
     return APIError(410, "Expired", message)
 
 
-def unsupported_media(content_type: str) -> APIError:
+def unsupported_media(content_type: str, custom: bool = False) -> APIError:
+    """`custom`: a custom resource, which takes no strategic merge patch (as upstream)."""
+    if custom:
+        return APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                        "media types include: application/json-patch+json, application/merge-patch+json, "
+                        "application/apply-patch+yaml")
     return APIError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
                     f'accepted media types include: application/json, application/yaml, '
                     f'application/json-patch+json, application/merge-patch+json, '

@@ -6,7 +6,8 @@ carries `x-kubernetes-group-version-kind` and a `fieldValidation` parameter
 (../shared/kubectl-wire.md, 1.6).  `kubectl explain` and kubectl's
 strategic-merge-patch builder read `components.schemas` (from `schemas`): the
 kind's schema found by its `x-kubernetes-group-version-kind`, descriptions,
-`$ref`s wrapped in `allOf`, patch merge keys.  Documents are built once per
+`$ref`s wrapped in `allOf`, patch merge keys.  A custom resource's kind
+schema is its CRD version's (resources.customresource).  Documents are built once per
 group-version and served with an ETag (304 on `If-None-Match`).  The index
 and the documents cover only what the `APIGroups` passed in serves
 (`--runtime-config`); a switched-off group-version's document is a 404.
@@ -26,6 +27,7 @@ from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors, schemas
 from master.apiserver.apigroups import ALL, APIGroups
+from master.apiserver.resources import customresource
 
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
@@ -74,7 +76,7 @@ def _patch_types(r: ResourceInfo) -> tuple[str, ...]:
 
 def _operations(r: ResourceInfo) -> dict[str, dict[str, Any]]:
     """The paths of one kind: item (get, put, patch, delete) and collection (list, post)."""
-    name = schemas.schema_name(r.group, r.version, r.kind)
+    name = customresource.schema_name(r) if r.custom is not None else schemas.schema_name(r.group, r.version, r.kind)
     gvk = {"group": r.group, "version": r.version, "kind": r.kind}
     base = "/" + _gv_path(r.group, r.version) + ("/namespaces/{namespace}" if r.namespaced else "")
     tag = {"x-kubernetes-group-version-kind": gvk}
@@ -129,6 +131,9 @@ def _built(group: str, version: str, resources: tuple[ResourceInfo, ...]) -> tup
     roots: dict[str, schemas.Schema] = {}
     for r in resources:
         paths.update(_operations(r))
+        if r.custom is not None:
+            roots[customresource.schema_name(r)] = customresource.openapi_schema(r)
+            continue
         for k in (r.kind, r.kind + "List"):
             if k == r.kind or schemas.has_schema(r.group, r.version, k):
                 roots[schemas.schema_name(r.group, r.version, k)] = schemas.kind_schema(r.group, r.version, k)

@@ -37,6 +37,7 @@ _GEN_BASE_MAX = 63 - 5  # upstream cuts a long generateName so the name stays a 
 def _generated_name(base: str) -> str:
     return base[:_GEN_BASE_MAX] + "".join(random.choice(_GEN_CHARS) for _ in range(5))
 APPLY_PATCH = "application/apply-patch+yaml"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", APPLY_PATCH)
 
@@ -401,6 +402,7 @@ class Registry:
         except KeyNotFound:
             raise errors.not_found(res, name) from None
         strategy_for(res).release(self.store, obj, None)
+        strategy_for(res).removed(self.store, obj)
         obj["metadata"]["resourceVersion"] = str(rev)
         return obj
 

@@ -106,7 +106,8 @@ class Watcher:
         if self.namespace and ev.namespace != self.namespace:
             return
         obj, prev = ev.obj, ev.prev
-        if ev.res is not self.res:  # another version of the same resource
+        if ev.res is not self.res or self.res.custom is not None:  # another version of the same resource
+            # (a custom resource's objects carry the version that wrote them)
             obj, prev = convert(obj, self.res), (convert(prev, self.res) if prev is not None else None)
         memo = f"{self.selector_key} {self.res.group_version}" if self.selector_key is not None else ""
         hit = ev.matched.get(memo) if memo else None
@@ -140,8 +141,11 @@ class Watcher:
 
 
 class WatchCache:
-    def __init__(self, store: Store, window_seconds: float = 300.0, max_events: int = 200_000):
+    def __init__(self, store: Store, window_seconds: float = 300.0, max_events: int = 200_000,
+                 custom: Callable[[str], ResourceInfo | None] = lambda _key: None):
+        """`custom`: the custom resource a key outside the kinds table belongs to (customapis)."""
         self._store = store
+        self._custom = custom
         self._window = window_seconds
         self._events: collections.deque[CachedEvent] = collections.deque(maxlen=max_events)
         self._watchers: set[Watcher] = set()
@@ -151,7 +155,7 @@ class WatchCache:
         self._unsubscribe = store.subscribe(self._on_event)
         kvs, self.revision, _ = store.list("/registry/")
         for kv in kvs:
-            if storage.resource_of_key(kv.key) is not None:
+            if self._resource_of_key(kv.key) is not None:
                 self._objects.setdefault(kv.key, Entry(storage.decode(kv.value, kv.mod_revision)))
         self.start_revision = self.revision
 
@@ -162,7 +166,7 @@ class WatchCache:
 
     def _on_event(self, ev: Event) -> None:
         self.revision = max(self.revision, ev.revision)
-        res = storage.resource_of_key(ev.key)
+        res = self._resource_of_key(ev.key)
         if res is None:
             return
         prev = storage.decode(ev.prev_value, ev.revision) if ev.prev_value is not None else None
@@ -188,6 +192,10 @@ class WatchCache:
             if not fut.done():
                 fut.set_result(None)
 
+    def _resource_of_key(self, key: str) -> ResourceInfo | None:
+        res = storage.resource_of_key(key)
+        return res if res is not None else self._custom(key)
+
     async def wait_for(self, revision: int, timeout: float) -> bool:
         """Wait (on the loop the store delivers events on) until the cache has every event up to
         revision; False if it has not within timeout seconds."""
@@ -212,7 +220,7 @@ class WatchCache:
         e = self._objects.get(storage.object_key(res, namespace, name))
         if e is None:
             return None
-        return e.obj if storage_resource(res) is res else convert(e.obj, res)
+        return e.obj if storage_resource(res) is res and res.custom is None else convert(e.obj, res)
 
     def namespace(self, name: str) -> dict[str, Any] | None:
         """The cached Namespace object, or None (absent, or not seen yet)."""
@@ -250,11 +258,11 @@ class WatchCache:
         """The live objects of res (in namespace), in key order, that keep accepts, and the revision
         they are current at.  Entries are shared: callers must not change them."""
         prefix = storage.prefix(res, namespace)
-        stored = storage.resource_of_key(prefix + "x")
+        stored = self._resource_of_key(prefix + "x")
         out = []
         for key in sorted(k for k in self._objects if k.startswith(prefix)):
             e = self._objects[key]
-            if stored is not res:
+            if stored is not res or (res.custom is not None and e.obj.get("apiVersion") != res.group_version):
                 e = Entry(convert(e.obj, res))
             if keep is None or keep(e.obj):
                 out.append(e)

@@ -3,8 +3,8 @@ a kind the server does not serve (unknown, or its group switched off with
 `--runtime-config`) fails with upstream's "no matches for kind" error;
 a `kind: List` file is validated client-side (kubectl reads the v2 document)
 and applied, read, created and deleted item by item; `kubectl get crd` lists
-stored CustomResourceDefinitions with upstream's columns, while the custom
-resources they define stay unserved.
+stored CustomResourceDefinitions with upstream's columns, and the custom
+resources they define are served until the CRD is deleted.
 
 One `coracle master` (apps/v1 switched off) on a free loopback port, with its
 own SQLite file, kubeconfig and kubectl cache in the test's temp dir."""
@@ -124,7 +124,7 @@ def test_list_items_are_validated_against_the_v2_schemas(master: Master) -> None
     master.ok("delete", "-f", manifest(master, "list.yaml", LIST))
 
 
-def test_crds_are_stored_and_listed_but_not_served(master: Master) -> None:
+def test_crds_are_stored_listed_and_served(master: Master) -> None:
     r = master.kubectl("get", "crd")
     assert r.returncode == 0 and r.stdout == "" and r.stderr == "No resources found\n", r
     path = manifest(master, "crd.yaml", CRD)
@@ -135,12 +135,18 @@ def test_crds_are_stored_and_listed_but_not_served(master: Master) -> None:
     assert rows[1].split()[1].endswith("Z")
     cond = master.ok("get", "crd", "foos.example.com", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Established")].status}/{.status.conditions[0].reason}')
-    assert cond == "False/NotServed"
+    assert cond == "True/NoConflicts"
     assert master.ok("get", "crd", "foos.example.com", "-o", "jsonpath={.spec.names.listKind}") == "FooList"
-    # the CRD exists, its kind is still not in discovery: the same mapping error as any unknown kind
+    # the CRD's kind is served: apply, get with the default columns (and the short name), patch
     foo = manifest(master, "foo.yaml", FOO)
-    r = master.kubectl("apply", "-f", foo)
-    assert r.returncode == 1 and r.stderr == no_matches(foo, "crt-foo", "Foo", "example.com/v1"), r.stderr
+    assert master.ok("apply", "-f", foo).strip() == "foo.example.com/crt-foo created"
+    assert master.ok("apply", "-f", foo).strip() == "foo.example.com/crt-foo unchanged"
+    rows = master.ok("get", "fo").splitlines()
+    assert rows[0].split() == ["NAME", "AGE"] and rows[1].split()[0] == "crt-foo"
+    assert "strategic-merge-patch+json is not supported" in master.fails("patch", "foo", "crt-foo", "-p",
+                                                                          '{"spec":{"size":2}}')
+    master.ok("patch", "foo", "crt-foo", "--type", "merge", "-p", '{"spec":{"size":2}}')
+    assert master.ok("get", "foo", "crt-foo", "-o", "jsonpath={.spec.size}") == "2"
     bad = CRD.replace("name: foos.example.com", "name: bars.example.com")
     err = master.fails("apply", "-f", manifest(master, "bad-crd.yaml", bad))
     assert 'metadata.name: Invalid value: "bars.example.com": must be spec.names.plural+"."+spec.group' in err, err

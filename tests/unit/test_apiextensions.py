@@ -19,7 +19,7 @@ from apiserver_fixture import ACCEPT_DISCOVERY, POD_ACCEPT_TABLE, ServerThread  
 from apimachinery import kinds  # noqa: E402
 from master.apiserver import openapi  # noqa: E402
 from master.apiserver.resources import strategy_for  # noqa: E402
-from master.apiserver.resources.apiextensions import NOT_SERVED  # noqa: E402
+from master.apiserver.resources.apiextensions import ESTABLISHED, NAMES_ACCEPTED  # noqa: E402
 
 CRDS = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -58,11 +58,30 @@ def test_defaults_and_status() -> None:
     assert names["singular"] == "widget" and names["listKind"] == "WidgetList"
     assert obj["spec"]["conversion"] == {"strategy": "None"}
     st = obj["status"]
-    assert st["storedVersions"] == ["v1"] and st["acceptedNames"] == {"kind": "", "plural": ""}
-    [cond] = st["conditions"]
-    assert (cond["type"], cond["status"], cond["reason"], cond["message"]) == (
-        "Established", "False", "NotServed", NOT_SERVED)
-    assert set(cond) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    assert st["storedVersions"] == ["v1"]
+    assert st["acceptedNames"] == {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                                   "listKind": "WidgetList"}
+    names_accepted, established = st["conditions"]
+    assert (names_accepted["type"], names_accepted["status"], names_accepted["reason"],
+            names_accepted["message"]) == ("NamesAccepted", "True", "NoConflicts", NAMES_ACCEPTED)
+    assert (established["type"], established["status"], established["reason"], established["message"]) == (
+        "Established", "True", "InitialNamesAccepted", ESTABLISHED)
+    assert set(established) == {"type", "status", "reason", "message", "lastTransitionTime"}
+
+
+def test_status_follows_updates_and_keeps_stored_versions() -> None:
+    assert CRDS is not None
+    strat = strategy_for(CRDS)
+    old = crd()
+    strat.prepare_create(old)
+    old["status"]["conditions"][1]["lastTransitionTime"] = "2026-01-01T00:00:00Z"
+    new = crd(names={"plural": "widgets", "kind": "Widget", "shortNames": ["wd"]}, versions=[
+        {"name": "v1", "served": True, "storage": False, "schema": {"openAPIV3Schema": {"type": "object"}}},
+        {"name": "v2", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}])
+    strat.prepare_update(new, old)
+    st = new["status"]
+    assert st["storedVersions"] == ["v1", "v2"] and st["acceptedNames"]["shortNames"] == ["wd"]
+    assert st["conditions"][1]["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # was True already
 
 
 def test_valid_crd_has_no_causes() -> None:
@@ -138,7 +157,8 @@ def test_create_get_list_table_delete(http: httpx.Client) -> None:
     r = http.post(PATH, json=crd("gizmos"))
     assert r.status_code == 201, r.text
     made = r.json()
-    assert made["status"]["conditions"][0]["reason"] == "NotServed" and made["metadata"]["generation"] == 1
+    assert made["status"]["conditions"][1]["reason"] == "InitialNamesAccepted"
+    assert made["metadata"]["generation"] == 1
     name = "gizmos.crt.example.com"
     assert http.get(f"{PATH}/{name}").json()["spec"]["names"]["listKind"] == "WidgetList"
     listed = http.get(PATH).json()

@@ -60,6 +60,10 @@ class Strategy:
         after an update (obj old, keep new), after a failed write (obj new, keep old).
         Idempotent; never raises for values already free."""
 
+    def removed(self, store: Store, obj: Obj) -> None:
+        """`obj` has just left the store: remove what exists only for it (a CRD's custom resources).
+        Idempotent; objects already gone are no error."""
+
     def spec_changed(self, new: Obj, old: Obj) -> bool:
         return json.dumps(new.get("spec"), sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
 
@@ -78,6 +82,8 @@ _DEFAULT = Strategy()
 
 
 def strategy_for(res: ResourceInfo) -> Strategy:
+    if res.custom is not None:  # a custom resource carries its own (resources.customresource)
+        return res.custom  # type: ignore[return-value]
     return _STRATEGIES.get(f"{res.group}/{res.plural}", _DEFAULT)
 
 

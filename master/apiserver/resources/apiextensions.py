@@ -1,12 +1,16 @@
 """CustomResourceDefinitions (apiextensions.k8s.io/v1): stored, listed,
-watched and validated like any cluster-scoped kind, so `kubectl get crd`
-and kubectl's CRD lookups see the truth.
+watched and validated like any cluster-scoped kind.
 
-Coracle does not serve custom resources yet: discovery and OpenAPI never list
-a CRD's kind, so kubectl answers `apply -f` of one with upstream's "no matches
-for kind" error.  The status says so: `Established` is False with reason
-`NotServed` (upstream's establishing controller would set it True once the
-resource is served), and `acceptedNames` stays empty.
+A stored CRD's served versions are served at once (master.apiserver.customapis
+follows the store; resources.customresource holds their rules), so the
+status says so on every write: `NamesAccepted` and `Established` True,
+`acceptedNames` the spec's names, `storedVersions` the storage version
+(versions stored before stay listed until a user removes them, as upstream).
+
+Deleting a CRD deletes its custom resources right after the CRD leaves the
+store (`removed`).  Upstream instead holds the CRD with the
+`customresourcecleanup.apiextensions.k8s.io` finalizer until a controller has
+emptied it; the end state is the same: nothing of it stays stored or served.
 
 Validation is the basic shape upstream's ValidateCustomResourceDefinition
 checks (name = plural.group, group with a dot, scope, names, exactly one
@@ -19,10 +23,11 @@ import re
 
 from apimachinery import meta
 from master.apiserver.resources import Causes, Obj, Strategy, register
+from master.store import Conflict, KeyNotFound, Store
 
 SCOPES = ("Cluster", "Namespaced")
-NOT_SERVED = ("Coracle stores CustomResourceDefinitions but does not serve custom resources yet: "
-              "this resource is not in discovery and its objects cannot be created")
+NAMES_ACCEPTED = "no conflicts found"
+ESTABLISHED = "the initial names have been accepted"
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
                 "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
@@ -116,25 +121,61 @@ def _at(obj: object, *path: str) -> object:
     return obj
 
 
+def _condition(kind: str, reason: str, message: str, old: list[Obj]) -> Obj:
+    """A True condition; its lastTransitionTime is kept when it was True already."""
+    before = next((c for c in old if isinstance(c, dict) and c.get("type") == kind), None)
+    when = before["lastTransitionTime"] if before and before.get("status") == "True" and \
+        before.get("lastTransitionTime") else meta.now_rfc3339()
+    return {"type": kind, "status": "True", "lastTransitionTime": when, "reason": reason, "message": message}
+
+
+def served_status(spec: Obj, old: Obj | None = None) -> Obj:
+    """The status of a CRD whose versions are served: names accepted, established, stored versions."""
+    old = old or {}
+    names = spec.get("names")
+    names = names if isinstance(names, dict) else {}
+    accepted = {k: v for k, v in names.items() if k in ("plural", "singular", "shortNames", "kind", "listKind",
+                                                         "categories")}
+    stored = [v for v in old.get("storedVersions") or [] if isinstance(v, str)]
+    current = storage_version(spec)
+    if current and current not in stored:
+        stored.append(current)
+    conditions = old.get("conditions") or []
+    return {
+        "acceptedNames": accepted,
+        "conditions": [_condition("NamesAccepted", "NoConflicts", NAMES_ACCEPTED, conditions),
+                       _condition("Established", "InitialNamesAccepted", ESTABLISHED, conditions)],
+        "storedVersions": stored,
+    }
+
+
 @register("customresourcedefinitions", "apiextensions.k8s.io")
 class CustomResourceDefinitionStrategy(Strategy):
     def prepare_create(self, obj: Obj) -> None:
         spec = obj.setdefault("spec", {})
-        stored = None
         if isinstance(spec, dict):
             _default(spec)
-            stored = storage_version(spec)
-        obj["status"] = {
-            "acceptedNames": {"kind": "", "plural": ""},
-            "conditions": [{"type": "Established", "status": "False", "lastTransitionTime": meta.now_rfc3339(),
-                            "reason": "NotServed", "message": NOT_SERVED}],
-            "storedVersions": [stored] if stored else [],
-        }
+        obj["status"] = served_status(spec if isinstance(spec, dict) else {})
 
     def prepare_update(self, new: Obj, old: Obj) -> None:
         if isinstance(new.get("spec"), dict):
             _default(new["spec"])
         super().prepare_update(new, old)
+        if isinstance(new.get("spec"), dict):
+            new["status"] = served_status(new["spec"], old.get("status") or {})
+
+    def removed(self, store: Store, obj: Obj) -> None:
+        """Delete every custom resource of the CRD (its keys: storage.prefix of any of its versions)."""
+        spec = obj.get("spec") or {}
+        group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
+        if not group or not plural:
+            return
+        kvs, _rev, _more = store.list(f"/registry/{group}/{plural}/")
+        for kv in kvs:
+            try:
+                store.delete(kv.key)
+            except (KeyNotFound, Conflict):
+                pass  # gone already
 
     def validate(self, obj: Obj) -> Causes:
         spec = obj.get("spec")

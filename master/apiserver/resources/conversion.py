@@ -140,6 +140,8 @@ def convert(obj: Obj, res: ResourceInfo) -> Obj:
     have = obj.get("apiVersion", "")
     if not have or have == res.group_version:
         return obj
+    if res.custom is not None:  # a CRD's versions: conversion strategy None, only apiVersion differs
+        return {**obj, "apiVersion": res.group_version}
     fn = _CONVERTERS.get((obj.get("kind", res.kind), have, res.group_version))
     return fn(obj) if fn else obj
 

@@ -14,6 +14,7 @@ strategic-merge directives (`$patch`, `$setElementOrder/...`); JSON patches
 """
 from __future__ import annotations
 
+import copy
 import enum
 from typing import Any
 
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors
+from master.apiserver.resources import crschema
 from master.apiserver.schemas import Schema, kind_schema, resolve
 
 
@@ -94,7 +96,11 @@ def check(res: ResourceInfo, value: str | None, body: Any, patch: bool = False) 
     mode = directive(value)
     if not isinstance(body, dict):
         return []
-    paths = unknown_fields(res.group, res.version, res.kind, body, patch, drop=mode is not FieldValidation.STRICT)
+    if res.custom is not None:  # the CRD version's schema: what pruning would drop
+        schema = getattr(res.custom, "schema", {})
+        paths = crschema.prune(body if mode is not FieldValidation.STRICT else copy.deepcopy(body), schema, root=True)
+    else:
+        paths = unknown_fields(res.group, res.version, res.kind, body, patch, drop=mode is not FieldValidation.STRICT)
     if not paths or mode is FieldValidation.IGNORE:
         return []
     if mode is FieldValidation.STRICT:
