@@ -351,3 +351,18 @@ def test_deleting_the_crd_deletes_its_objects(srv: ServerThread, http: httpx.Cli
         assert http.get(path).json()["items"] == []
     finally:
         http.delete(f"{CRDS}/thingies.{GROUP}")
+
+
+def test_deleting_a_crd_that_names_a_builtin_leaves_the_builtin_objects(http: httpx.Client) -> None:
+    ing = "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
+    assert http.post(ing, json={"metadata": {"name": "keep"}, "spec": {"defaultBackend": {
+        "service": {"name": "web", "port": {"number": 80}}}}}).status_code == 201
+    try:
+        body = crd("ingresses", "Ingress")
+        body["metadata"]["name"] = "ingresses.networking.k8s.io"
+        body["spec"]["group"] = "networking.k8s.io"
+        assert http.post(CRDS, json=body).status_code == 201
+        assert http.delete(f"{CRDS}/ingresses.networking.k8s.io").status_code == 200
+        assert http.get(f"{ing}/keep").status_code == 200  # the built-in kind is served and its object kept
+    finally:
+        http.delete(f"{ing}/keep")

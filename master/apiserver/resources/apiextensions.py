@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from apimachinery import meta
+from apimachinery import kinds, meta
 from master.apiserver.resources import Causes, Obj, Strategy, register
 from master.store import Conflict, KeyNotFound, Store
 
@@ -168,8 +168,8 @@ class CustomResourceDefinitionStrategy(Strategy):
         """Delete every custom resource of the CRD (its keys: storage.prefix of any of its versions)."""
         spec = obj.get("spec") or {}
         group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
-        if not group or not plural:
-            return
+        if not group or not plural or any(r.group == group and r.plural == plural for r in kinds.RESOURCES):
+            return  # a CRD naming a built-in resource never served it: its objects are not the CRD's
         kvs, _rev, _more = store.list(f"/registry/{group}/{plural}/")
         for kv in kvs:
             try:
