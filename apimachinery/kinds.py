@@ -143,7 +143,7 @@ def by_kind(group: str, kind: str) -> ResourceInfo | None:
 
 def groups(resources: Iterable[ResourceInfo] | None = None) -> dict[str, list[str]]:
     """Group name -> its versions, preferred first; the core group is "".  `resources`: the served
-    subset (master.apiserver.apigroups) when some are switched off."""
+    subset (apimachinery.apigroups) when some are switched off."""
     out: dict[str, list[str]] = {}
     for r in RESOURCES if resources is None else resources:
         versions = out.setdefault(r.group, [])

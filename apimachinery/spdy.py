@@ -5,7 +5,7 @@ frames, encoders for the frames a server sends, and `HeaderCodec`, the zlib
 header-block compression with the SPDY/3 dictionary (one zlib stream per
 direction for the whole connection, Z_SYNC_FLUSH after each block).  The
 transport (a WebSocket tunnel or a raw upgraded socket) and the stream
-semantics live in nodeagent.portforward.
+semantics live in nodeagent.server.portforward.
 """
 from __future__ import annotations
 

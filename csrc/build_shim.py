@@ -2,7 +2,7 @@
 
 setup.py calls `build()` so the shim lands at csrc/coracle-shim beside the
 cffi bindings; `python csrc/build_shim.py [DEST]` does the same for a checkout.
-nodeagent.runc runs the shim around every `runc create`.
+nodeagent.runtime.runc runs the shim around every `runc create`.
 """
 from __future__ import annotations
 

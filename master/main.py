@@ -16,15 +16,15 @@ from aiohttp import web
 from apimachinery import kinds
 from apimachinery.client import Client, user_agent
 from master.apiserver import storage
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
 from master.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, key_id, public_key_path
-from master.controllers.deployment import DeploymentController
-from master.controllers.endpointslice import endpoint_controller_tasks
+from master.controllers.deployment.controller import DeploymentController
+from master.controllers.endpoints.slices import endpoint_controller_tasks
 from master.controllers.garbagecollector import GarbageCollector
 from master.controllers.namespace import NamespaceController
 from master.controllers.nodeipam import NodeIPAM
-from master.controllers.replication import ReplicationEngine, served_kinds
+from master.controllers.replication.controller import ReplicationEngine, served_kinds
 from master.scheduler.scheduler import Scheduler
 from master.store import KeyExists, open_store
 

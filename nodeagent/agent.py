@@ -25,16 +25,17 @@ import cgroups
 from apimachinery import kinds, meta
 from apimachinery.client import Client, user_agent
 from apimachinery.informer import Informer
-from nodeagent import oci, podspec
-from nodeagent.images import ImageStore
-from nodeagent.network import BridgeNetwork
+from nodeagent.runtime import oci
+from nodeagent.pod import spec as podspec
+from nodeagent.runtime.images import ImageStore
+from nodeagent.pod.network import BridgeNetwork
 from nodeagent.node import NodeRegistration, runc_version
-from nodeagent.podhost import QOS_PARENTS, PodHost
-from nodeagent.podrecord import ContainerState, RecordStore
-from nodeagent.podworker import PodWorkers
-from nodeagent.runc import Runc
-from nodeagent.sandbox import Sandbox
-from nodeagent.server import AgentServer
+from nodeagent.pod.host import QOS_PARENTS, PodHost
+from nodeagent.pod.record import ContainerState, RecordStore
+from nodeagent.pod.worker import PodWorkers
+from nodeagent.runtime.runc import Runc
+from nodeagent.pod.sandbox import Sandbox
+from nodeagent.server.app import AgentServer
 
 log = logging.getLogger("coracle.agent")
 PODS = kinds.lookup("", "v1", "pods")

@@ -19,7 +19,7 @@ from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector, SelectorError, parse_selector
 from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
 from master.apiserver.customapis import CustomAPIs
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.printers import custom_table, table_for
 from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header

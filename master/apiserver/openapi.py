@@ -26,7 +26,7 @@ from aiohttp import web
 from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors, schemas
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.resources import customresource
 
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",

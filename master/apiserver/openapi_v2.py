@@ -32,7 +32,7 @@ import yaml
 from aiohttp import web
 
 from master.apiserver import openapi, schemas
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 
 PROTOBUF_ACCEPT = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # what upstream answers with

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apimachinery.kinds import ResourceInfo
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 
 PROXY_SCHEMES = ("", "http", "https")
 

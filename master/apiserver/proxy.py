@@ -1,7 +1,7 @@
 """Proxy of node subresources to the node agent's HTTP server: `pods/log`
 (a streamed GET), and `pods/exec`, `pods/attach`, `pods/portforward`
 (WebSockets relayed message by message; the agent speaks the protocols,
-see nodeagent.exec and nodeagent.portforward).  The HTTP proxy subresources
+see nodeagent.server.exec and nodeagent.server.portforward).  The HTTP proxy subresources
 (`services|pods|nodes/proxy`) are `httpproxy`'s, reached as `NodeProxy.http`.
 
 The agent's address is the Node's InternalIP and its

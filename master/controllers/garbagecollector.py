@@ -30,7 +30,7 @@ from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
 from apimachinery.informer import Informer
 from apimachinery.workqueue import WorkQueue
-from master.apiserver.apigroups import ALL, APIGroups
+from apimachinery.apigroups import ALL, APIGroups
 
 log = logging.getLogger("coracle.gc")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"

@@ -2,7 +2,7 @@
 
 What `scripts/bench/pod-startup` prints beside the agent's create-to-Running
 latency: per pod, the same kernel work the agent's PodHost does (model:
-nodeagent/podhost.py), without the API server, the scheduler, the agent's
+nodeagent/nodeagent/pod/host.py), without the API server, the scheduler, the agent's
 informer, records or status writes:
 
     sandbox   Sandbox.ensure (net, ipc, uts namespaces pinned by bind mounts)
@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 import cgroups
 from cgroups import Resources
-from nodeagent import oci, rootfs
-from nodeagent.images import Image
-from nodeagent.network import BridgeNetwork
-from nodeagent.runc import Runc, write_bundle
-from nodeagent.sandbox import Sandbox
+from nodeagent.runtime import oci
+from nodeagent.runtime import rootfs
+from nodeagent.runtime.images import Image
+from nodeagent.pod.network import BridgeNetwork
+from nodeagent.runtime.runc import Runc, write_bundle
+from nodeagent.pod.sandbox import Sandbox
 
 STEPS = ("sandbox", "network", "cgroup", "rootfs", "bundle", "create", "start", "exit")
 LIMITS = Resources(cpu_shares=102, cpu_quota_us=10_000, memory_limit_bytes=32 << 20, pids_limit=4096)

@@ -1,7 +1,7 @@
 """Pod start-up benchmark: create-to-Running latency beside the floor measured in the same run.
 
 Run through `scripts/bench/pod-startup` (root).  It starts a private one-node
-cluster (coracle_up.LocalCluster in a temp dir: its own ports, bridge, cgroup
+cluster (coracle.localcluster.LocalCluster in a temp dir: its own ports, bridge, cgroup
 root and 10.247.0.0/16) and, beside it, the floor (scripts/bench/floor.py: the
 agent's own drivers by hand, no agent, on bridge crtf<rand> and 10.247.250.0/24).
 After a warm-up, N rounds one after another: one floor pod, then one busybox pod
@@ -35,8 +35,8 @@ import floor
 
 from apimachinery import kinds
 from apimachinery.client import Client
-from coracle_up import LocalCluster
-from nodeagent.images import ImageStore
+from coracle.localcluster import LocalCluster
+from nodeagent.runtime.images import ImageStore
 
 PODS = kinds.lookup("", "v1", "pods")
 CLUSTER_CIDR = "10.247.0.0/16"

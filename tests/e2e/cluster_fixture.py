@@ -1,5 +1,5 @@
 """A real one-node Coracle cluster for the e2e tests, started with the same
-code as `scripts/up` (coracle_up.LocalCluster) in a temp dir with its own
+code as `scripts/up` (coracle.localcluster.LocalCluster) in a temp dir with its own
 ports, bridge, cgroup root and CIDRs, plus the helpers the tests drive it
 with: the real `kubectl`, `coracle debug`, deadline polling, and the
 leftover check that runs after `down(purge=True)`.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from coracle_up import LocalCluster
+from coracle.localcluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_CIDR = "10.246.0.0/16"
@@ -91,7 +91,7 @@ class E2ECluster:
 
     def debug(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         c = self.cluster
-        p = subprocess.run([sys.executable, "-m", "coracle_cli", "debug", "--state-dir", c.data_dir,
+        p = subprocess.run([sys.executable, "-m", "coracle.cli", "debug", "--state-dir", c.data_dir,
                             "--run-dir", c.run_dir, "--cgroup-root", c.cgroup_root, *args],
                            capture_output=True, text=True, cwd=REPO, timeout=30)
         if check and p.returncode != 0:

@@ -1,7 +1,7 @@
 """End to end: one real pod on one real node, driven by the real `kubectl`.
 
 A one-node cluster is started with the code `scripts/up` runs
-(coracle_up.LocalCluster) in a temp dir with its own ports, bridge, cgroup
+(coracle.localcluster.LocalCluster) in a temp dir with its own ports, bridge, cgroup
 root and CIDRs (10.246.0.0/16 pods, 10.98.0.0/16 services), and every claim
 is checked twice: through kubectl, and from the kernel's side (cgroupfs,
 /proc/<pid>/ns, `ip link`, mountinfo, runc).  Teardown runs

@@ -5,7 +5,7 @@ Node crt-dep, bridge crt-dp<rand>, cluster CIDR 10.236.0.0/16, service CIDR 10.1
 whose pods carry the pod-template-hash of its ReplicaSet; `set image` rolls out a second ReplicaSet
 (`rollout status` exits 0, `rollout history` lists revisions 1 and 2); `rollout undo` brings revision
 1's template back as revision 3; `scale`; `rollout pause`/`resume` and `rollout restart`.  Needs the
-ReplicaSet controller (master/controllers/replication.py) for the pods.  Teardown purges the cluster
+ReplicaSet controller (master/controllers/replication/controller.py) for the pods.  Teardown purges the cluster
 and asserts nothing is left on the host.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ exit codes), port-forward, and logs (-f, --since, --timestamps, --tail, -c).
 One node `crt-exec` with its own bridge, cgroup root and CIDRs (10.249.0.0/16
 pods, 10.101.0.0/16 services); torn down at the end with a leftover check.
 kubectl -> API server (WebSocket relay, master/apiserver/proxy.py) -> agent
-(nodeagent/server.py) -> `runc exec` / a socket in the pod's netns.
+(nodeagent/server/app.py) -> `runc exec` / a socket in the pod's netns.
 """
 from __future__ import annotations
 

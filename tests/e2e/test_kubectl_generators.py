@@ -228,7 +228,7 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     tmp = tmp_path_factory.mktemp("crt-genmaster")
     port = free_port()
     log = open(tmp / "master.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "coracle_cli", "master", "--store", f"sqlite:///{tmp}/state.db",
+    proc = subprocess.Popen([sys.executable, "-m", "coracle.cli", "master", "--store", f"sqlite:///{tmp}/state.db",
                              "--port", str(port), "--kubeconfig", str(tmp / "master-kubeconfig")],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:

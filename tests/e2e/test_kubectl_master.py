@@ -45,7 +45,7 @@ class Master:
         self.cache = str(tmp / "kube-cache")
         self.log = open(tmp / "master.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "coracle_cli", "master", "--store", f"sqlite:///{tmp}/state.db",
+            [sys.executable, "-m", "coracle.cli", "master", "--store", f"sqlite:///{tmp}/state.db",
              "--port", str(self.port), "--kubeconfig", self.kubeconfig,
              *(["--components", components] if components else [])],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)

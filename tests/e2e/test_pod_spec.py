@@ -295,7 +295,7 @@ def test_restart_backoff_doubles(kc: E2ECluster) -> None:
 
 def test_agent_removes_orphans_at_start(kc: E2ECluster) -> None:
     import cgroups
-    from nodeagent.sandbox import Sandbox
+    from nodeagent.pod.sandbox import Sandbox
     orphan = str(uuid.uuid4())
     cg = f"{kc.cluster.cgroup_root}/besteffort/pod{orphan}"
     kc.cluster.stop("agent")

@@ -49,7 +49,7 @@ class MasterProcess:
         self.log_path = tmp / "master.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "coracle_cli", "master", "--store", store, "--port", str(self.port),
+            [sys.executable, "-m", "coracle.cli", "master", "--store", store, "--port", str(self.port),
              "--kubeconfig", self.kubeconfig,
              "--service-account-key-file", str(tmp / "sa.key"), *extra], cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"

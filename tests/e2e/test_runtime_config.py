@@ -63,7 +63,7 @@ class Master:
         self.tmp, self.phase = tmp, phase
         self.kubeconfig, self.cache = str(tmp / f"kubeconfig-{phase}"), str(tmp / f"kcache-{phase}")
         self.log_path = tmp / f"master-{phase}.log"
-        args = [sys.executable, "-m", "coracle_cli", "master", "--store", f"sqlite:///{tmp}/state.db",
+        args = [sys.executable, "-m", "coracle.cli", "master", "--store", f"sqlite:///{tmp}/state.db",
                 "--port", str(self.port), "--kubeconfig", self.kubeconfig]
         if runtime_config:
             args += ["--runtime-config", runtime_config]
@@ -200,7 +200,7 @@ def test_only_core(tmp_path: Path, masters: list[Master]) -> None:
 
 
 def test_bad_runtime_config_is_refused(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "coracle_cli", "master", "--store", f"sqlite:///{tmp_path}/s.db",
+    p = subprocess.run([sys.executable, "-m", "coracle.cli", "master", "--store", f"sqlite:///{tmp_path}/s.db",
                         "--port", "1", "--runtime-config", "apps/v3=false"], cwd=REPO, capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 2 and "group version apps/v3 that has not been registered" in p.stderr

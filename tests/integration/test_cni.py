@@ -24,7 +24,7 @@ from cni.netns import iproute_in, open_netns
 from cni.podside import inspect
 from cni.routes import RTPROT_CORACLE
 from cni.veth import host_veth_name
-from nodeagent.network import BridgeNetwork
+from nodeagent.pod.network import BridgeNetwork
 
 pytestmark = pytest.mark.root
 

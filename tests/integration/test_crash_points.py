@@ -1,4 +1,4 @@
-"""Restart safety of the pod's kernel side (nodeagent.podhost), crash point by crash point (root only).
+"""Restart safety of the pod's kernel side (nodeagent.pod.host), crash point by crash point (root only).
 
 For every build step (namespaces, network, cgroup, etc, rootfs, bundle, runc-create, runc-start) a
 child process builds a real pod with CORACLE_CRASH_AT=<step> and dies there with os._exit(137), as
@@ -25,7 +25,7 @@ from typing import Iterator
 
 import pytest
 
-from nodeagent.podhost import BUILD_STEPS, TEARDOWN_STEPS
+from nodeagent.pod.host import BUILD_STEPS, TEARDOWN_STEPS
 
 SUBNET = "10.248.201.0/24"
 UID = "c0ffee00-0000-4000-8000-00000000c4a5"
@@ -34,13 +34,13 @@ UID = "c0ffee00-0000-4000-8000-00000000c4a5"
 def make_host(cfg: dict):
     """The real drivers, as nodeagent.agent.make_host, without node-level routes."""
     import cgroups
-    from nodeagent import oci
-    from nodeagent.images import ImageStore
-    from nodeagent.network import BridgeNetwork
-    from nodeagent.podhost import PodHost
-    from nodeagent.podrecord import RecordStore
-    from nodeagent.runc import Runc
-    from nodeagent.sandbox import Sandbox
+    from nodeagent.runtime import oci
+    from nodeagent.runtime.images import ImageStore
+    from nodeagent.pod.network import BridgeNetwork
+    from nodeagent.pod.host import PodHost
+    from nodeagent.pod.record import RecordStore
+    from nodeagent.runtime.runc import Runc
+    from nodeagent.pod.sandbox import Sandbox
     net = BridgeNetwork(SUBNET, SUBNET, cfg["bridge"], os.path.join(cfg["state"], "cni"))
     return PodHost(records=RecordStore(cfg["state"]), sandbox=Sandbox(cfg["run"]), network=net,
                    cgroups=cgroups.detect(), runtime=Runc(root=os.path.join(cfg["run"], "runc")),
@@ -57,7 +57,7 @@ def pod() -> dict:
 
 
 def child(cfg_path: str, verb: str) -> int:
-    from nodeagent.podrecord import PodRecord
+    from nodeagent.pod.record import PodRecord
     with open(cfg_path) as f:
         cfg = json.load(f)
     host = make_host(cfg)
@@ -86,7 +86,7 @@ pytestmark = [pytest.mark.root,
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[str]:
-    from nodeagent.images import ImageStore
+    from nodeagent.runtime.images import ImageStore
     d = tempfile.mkdtemp(prefix="coracle-t-img-")
     try:
         ImageStore(os.path.join(d, "images")).import_busybox()

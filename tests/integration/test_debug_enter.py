@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 import csrc
-from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
-from nodeagent.sandbox import Sandbox, mount_points
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.pod.sandbox import Sandbox, mount_points
 
 pytestmark = pytest.mark.root
 HOSTNAME = "crt-host"
@@ -63,7 +63,7 @@ def pod() -> Iterator[Pod]:
 
 
 def debug(p: Pod, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "coracle_cli", "debug", "--run-dir", p.run_dir,
+    return subprocess.run([sys.executable, "-m", "coracle.cli", "debug", "--run-dir", p.run_dir,
                            "--state-dir", p.state_dir, *argv], capture_output=True, text=True,
                           timeout=30, check=False)
 

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from csrc.build_shim import build
-from nodeagent import crilog, rootfs
-from nodeagent.images import Image, ImageStore
-from nodeagent.oci import ContainerConfig, build_spec
-from nodeagent.runc import Runc, RuncError, write_bundle
+from nodeagent.runtime import crilog
+from nodeagent.runtime import rootfs
+from nodeagent.runtime.images import Image, ImageStore
+from nodeagent.runtime.oci import ContainerConfig, build_spec
+from nodeagent.runtime.runc import Runc, RuncError, write_bundle
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"), reason="needs root and runc")]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import csrc
-from nodeagent.sandbox import Sandbox, SandboxError, mount_points
+from nodeagent.pod.sandbox import Sandbox, SandboxError, mount_points
 
 pytestmark = pytest.mark.root
 

@@ -16,7 +16,7 @@ from apiserver_fixture import ACCEPT_DISCOVERY, ServerThread, unique  # noqa: E4
 
 from apimachinery import kinds  # noqa: E402
 from master.apiserver import discovery, errors, openapi, paths  # noqa: E402
-from master.apiserver.apigroups import ALL, RuntimeConfigError, parse_pairs, parse_runtime_config  # noqa: E402
+from apimachinery.apigroups import ALL, RuntimeConfigError, parse_pairs, parse_runtime_config  # noqa: E402
 from master.controllers import namespace  # noqa: E402
 from master.controllers.garbagecollector import GarbageCollector  # noqa: E402
 

@@ -1,5 +1,5 @@
 """Unit tests for cni.conf, the pure parts of cni.plugin/veth, cni.__main__'s
-protocol errors and nodeagent.network.FakeNetwork (no root, no kernel objects)."""
+protocol errors and nodeagent.pod.network.FakeNetwork (no root, no kernel objects)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from cni.__main__ import run
 from cni.conf import make_conf, parse_conf
 from cni.errors import CNIError
 from cni.veth import host_veth_name, pod_mac
-from nodeagent.network import FakeNetwork
+from nodeagent.pod.network import FakeNetwork
 
 CONF = {"cniVersion": "1.0.0", "name": "coracle", "type": "coracle-bridge", "bridge": "coracle0",
         "isGateway": True, "ipMasq": False,

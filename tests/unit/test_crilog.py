@@ -1,7 +1,7 @@
 """The CRI log line format the shim writes and the logs server reads."""
 from __future__ import annotations
 
-from nodeagent import crilog
+from nodeagent.runtime import crilog
 
 
 def test_time_round_trip() -> None:

@@ -11,9 +11,9 @@ import pytest
 from cgroups.fake import FakeCgroups
 from cgroups.interface import Resources, Usage
 from cgroups.v1 import CgroupsV1
-from nodeagent import debug
-from nodeagent.debug_host import Drivers, FakeHost, ProcHost
-from nodeagent.debug_view import (
+from nodeagent.debug import cli as debug
+from nodeagent.debug.host import Drivers, FakeHost, ProcHost
+from nodeagent.debug.view import (
     DebugError,
     default_gateway,
     enter_targets,
@@ -23,9 +23,9 @@ from nodeagent.debug_view import (
     resolve_pod,
     tail,
 )
-from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
-from nodeagent.runc import FakeRuntime
-from nodeagent.sandbox import FakeSandbox
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.runtime.runc import FakeRuntime
+from nodeagent.pod.sandbox import FakeSandbox
 
 UID_WEB = "aaaa1111-0000-0000-0000-000000000001"
 UID_DB = "bbbb2222-0000-0000-0000-000000000002"

@@ -16,8 +16,8 @@ from apiserver_fixture import ServerThread  # noqa: E402
 
 from apimachinery import kinds  # noqa: E402
 from apimachinery.client import Client, StatusError  # noqa: E402
-from master.controllers import deployment_util as du  # noqa: E402
-from master.controllers.deployment import DeploymentController  # noqa: E402
+from master.controllers.deployment import model as du  # noqa: E402
+from master.controllers.deployment.controller import DeploymentController  # noqa: E402
 
 DEPLOY = kinds.lookup("apps", "v1", "deployments")
 RS = kinds.lookup("apps", "v1", "replicasets")

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from master.controllers import deployment_rollout as plan
-from master.controllers import deployment_status as ds
-from master.controllers import deployment_util as du
+from master.controllers.deployment import rollout as plan
+from master.controllers.deployment import status as ds
+from master.controllers.deployment import model as du
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 Obj = dict[str, Any]

@@ -17,10 +17,10 @@ from apiserver_fixture import ServerThread, node  # noqa: E402
 
 from apimachinery import kinds  # noqa: E402
 from apimachinery.client import Client, StatusError  # noqa: E402
-from master.controllers import endpoints as epc  # noqa: E402
-from master.controllers import endpoints_membership as em  # noqa: E402
-from master.controllers import endpointslice_reconciler as rec  # noqa: E402
-from master.controllers.endpointslice import SliceTracker, endpoint_controller_tasks  # noqa: E402
+from master.controllers.endpoints import controller as epc  # noqa: E402
+from master.controllers.endpoints import membership as em  # noqa: E402
+from master.controllers.endpoints import slice_reconciler as rec  # noqa: E402
+from master.controllers.endpoints.slices import SliceTracker, endpoint_controller_tasks  # noqa: E402
 from master.controllers.garbagecollector import GarbageCollector  # noqa: E402
 
 Obj = dict[str, Any]

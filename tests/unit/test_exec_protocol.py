@@ -15,11 +15,11 @@ from aiohttp import web
 from multidict import MultiDict
 
 from apimachinery import spdy
-from nodeagent import crilog
-from nodeagent import exec as execs
-from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
-from nodeagent.runc import FakeRuntime
-from nodeagent.server import AgentServer, since_ns
+from nodeagent.runtime import crilog
+from nodeagent.server import exec as execs
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.runtime.runc import FakeRuntime
+from nodeagent.server.app import AgentServer, since_ns
 
 V5 = "v5.channel.k8s.io"
 

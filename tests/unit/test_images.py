@@ -1,6 +1,6 @@
-"""nodeagent.images: reference normalisation, the store's layout, busybox import.
+"""nodeagent.runtime.images: reference normalisation, the store's layout, busybox import.
 
-Also the pure helpers of nodeagent.rootfs (mountinfo parsing, overlay options).
+Also the pure helpers of nodeagent.runtime.rootfs (mountinfo parsing, overlay options).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from nodeagent.images import (
+from nodeagent.runtime.images import (
     ImageNotFound,
     ImageStore,
     busybox_version,
@@ -19,7 +19,7 @@ from nodeagent.images import (
     normalize_ref,
     version_tags,
 )
-from nodeagent.rootfs import mount_points, overlay_options
+from nodeagent.runtime.rootfs import mount_points, overlay_options
 
 
 @pytest.mark.parametrize("ref,want", [

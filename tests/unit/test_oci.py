@@ -1,7 +1,7 @@
-"""nodeagent.oci: the pure OCI config builder."""
+"""nodeagent.runtime.oci: the pure OCI config builder."""
 from __future__ import annotations
 
-from nodeagent.oci import DEFAULT_CAPABILITIES, AgentLimits, ContainerConfig, build_spec
+from nodeagent.runtime.oci import DEFAULT_CAPABILITIES, AgentLimits, ContainerConfig, build_spec
 
 LIMITS = AgentLimits(nofile_hard=20000, oom_score_adj=0)
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from apiserver_fixture import ServerThread  # noqa: E402
 
 from master.apiserver import openapi_v2, schemas  # noqa: E402
-from master.apiserver.apigroups import ALL, parse_runtime_config  # noqa: E402
+from apimachinery.apigroups import ALL, parse_runtime_config  # noqa: E402
 
 REF = schemas.REF
 

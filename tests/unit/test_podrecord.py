@@ -1,11 +1,11 @@
-"""Unit tests for nodeagent.podrecord: the on-disk pod record and container state machine."""
+"""Unit tests for nodeagent.pod.record: the on-disk pod record and container state machine."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, RecordStore
 
 W, R, X = ContainerState.WAITING, ContainerState.RUNNING, ContainerState.EXITED
 

@@ -1,10 +1,10 @@
-"""Unit tests for nodeagent.podspec: cgroup paths and limits, env, argv."""
+"""Unit tests for nodeagent.pod.spec: cgroup paths and limits, env, argv."""
 from __future__ import annotations
 
 import pytest
 
-from nodeagent import podspec
-from nodeagent.podspec import ContainerLimits
+from nodeagent.pod import spec as podspec
+from nodeagent.pod.spec import ContainerLimits
 
 
 def pod(qos: str | None = "Burstable", containers: list | None = None, **md) -> dict:

@@ -1,8 +1,8 @@
-"""Unit tests of nodeagent.podspec's resolv.conf by dnsPolicy/dnsConfig, the cluster DNS address, and
+"""Unit tests of nodeagent.pod.spec's resolv.conf by dnsPolicy/dnsConfig, the cluster DNS address, and
 `$(VAR)` expansion of command/args over the spec's env and envFrom (not the image's env)."""
 from __future__ import annotations
 
-from nodeagent import podspec
+from nodeagent.pod import spec as podspec
 
 HOST = "nameserver 10.255.255.53\nnameserver 10.255.255.54\nsearch corp.example\noptions rotate timeout:2\n"
 

@@ -1,4 +1,4 @@
-"""Unit tests for nodeagent.podworker over PodHost with every driver faked:
+"""Unit tests for nodeagent.pod.worker over PodHost with every driver faked:
 FakeSandbox, FakeNetwork, FakeCgroups, FakeRuntime, FakeRootfs, a real
 ImageStore and RecordStore in tmp_path, and an in-memory API client."""
 from __future__ import annotations
@@ -16,15 +16,15 @@ import pytest
 
 from apimachinery.client import StatusError
 from cgroups.fake import FakeCgroups
-from nodeagent import oci
-from nodeagent.images import ImageStore
-from nodeagent.network import FakeNetwork
-from nodeagent.podhost import PodHost
-from nodeagent.podrecord import ContainerState, RecordStore
-from nodeagent.podworker import PodWorkers
-from nodeagent.rootfs import FakeRootfs
-from nodeagent.runc import FakeRuntime
-from nodeagent.sandbox import FakeSandbox
+from nodeagent.runtime import oci
+from nodeagent.runtime.images import ImageStore
+from nodeagent.pod.network import FakeNetwork
+from nodeagent.pod.host import PodHost
+from nodeagent.pod.record import ContainerState, RecordStore
+from nodeagent.pod.worker import PodWorkers
+from nodeagent.runtime.rootfs import FakeRootfs
+from nodeagent.runtime.runc import FakeRuntime
+from nodeagent.pod.sandbox import FakeSandbox
 
 UID = "crt-0000-1111"
 SUBNET = "10.250.7.0/24"

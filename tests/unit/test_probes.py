@@ -1,4 +1,4 @@
-"""Unit tests for nodeagent.probes: thresholds, handlers against loopback servers, the prober's tasks."""
+"""Unit tests for nodeagent.pod.probes: thresholds, handlers against loopback servers, the prober's tasks."""
 from __future__ import annotations
 
 import asyncio
@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from nodeagent import probes
-from nodeagent.probes import PodProber, ProbeSpec, ProbeState
+from nodeagent.pod import probes
+from nodeagent.pod.probes import PodProber, ProbeSpec, ProbeState
 
 
 def test_spec_defaults_and_values():

@@ -18,10 +18,10 @@ from apiserver_fixture import ServerThread, pod, unique  # noqa: E402
 from apimachinery import kinds  # noqa: E402
 from apimachinery.client import Client, StatusError  # noqa: E402
 from apimachinery.labels import Selector, selector_from_label_selector  # noqa: E402
-from master.controllers import replication_plan as plan  # noqa: E402
-from master.controllers.replication import ReplicationEngine, served_kinds  # noqa: E402
-from master.controllers.replication_expectations import Expectations  # noqa: E402
-from master.controllers.replication_status import compute_status, recheck_after, status_changed  # noqa: E402
+from master.controllers.replication import plan  # noqa: E402
+from master.controllers.replication.controller import ReplicationEngine, served_kinds  # noqa: E402
+from master.controllers.replication.expectations import Expectations  # noqa: E402
+from master.controllers.replication.status import compute_status, recheck_after, status_changed  # noqa: E402
 
 PODS = kinds.lookup("", "v1", "pods")
 NS = kinds.lookup("", "v1", "namespaces")

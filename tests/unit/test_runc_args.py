@@ -1,4 +1,4 @@
-"""nodeagent.runc: verb options, parsers, Runc against a stub binary, FakeRuntime."""
+"""nodeagent.runtime.runc: verb options, parsers, Runc against a stub binary, FakeRuntime."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from csrc.build_shim import build
-from nodeagent.runc import (
+from nodeagent.runtime.runc import (
     CreateOpts,
     DeleteOpts,
     ExitStatus,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nodeagent.sandbox import FakeSandbox, Sandbox, SandboxPaths, mount_points
+from nodeagent.pod.sandbox import FakeSandbox, Sandbox, SandboxPaths, mount_points
 
 
 def test_paths_layout() -> None:

@@ -6,7 +6,7 @@ import hashlib
 import zlib
 
 from apimachinery import spdy
-from nodeagent.portforward import PortForwardSession
+from nodeagent.server.portforward import PortForwardSession
 
 
 def test_dictionary_is_the_spdy3_one() -> None:

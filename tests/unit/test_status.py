@@ -1,11 +1,11 @@
-"""Unit tests for nodeagent.status: phase, container states, conditions, back-off."""
+"""Unit tests for nodeagent.pod.status: phase, container states, conditions, back-off."""
 from __future__ import annotations
 
 import pytest
 
 from apimachinery import meta
-from nodeagent import status
-from nodeagent.podrecord import ContainerRecord, ContainerState, PodRecord
+from nodeagent.pod import status
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 
 NOW = 1_700_000_000.0
 W, R, X = ContainerState.WAITING, ContainerState.RUNNING, ContainerState.EXITED
@@ -184,7 +184,7 @@ def test_init_container_statuses_and_initialized_condition():
 
 
 def test_probe_view_sets_ready_and_started():
-    from nodeagent.probes import ProbeView
+    from nodeagent.pod.probes import ProbeView
     st = status.pod_status(pod(), rec(cr("a")), "192.0.2.1", NOW, probes={"a": ProbeView(ready=False, started=True)})
     cs = st["containerStatuses"][0]
     assert not cs["ready"] and cs["started"]
