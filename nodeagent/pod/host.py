@@ -6,7 +6,6 @@ a crash at any point is finished or undone by the next sync.
 """
 from __future__ import annotations
 
-import calendar
 import logging
 import os
 import shutil
@@ -20,19 +19,18 @@ from nodeagent.runtime import oci
 from nodeagent.pod import spec as podspec
 from nodeagent.pod import probes
 from nodeagent.runtime import rootfs as overlay_rootfs
-from nodeagent.runtime.images import Image, ImageNotFound, ImageStore
+from nodeagent.runtime.images import Image, ImageStore
 from nodeagent.pod.network import Network
-from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, RecordStore
+from nodeagent.pod.record import PodRecord, RecordStore
 from nodeagent.runtime.runc import ContainerRuntime, RuncError
 from nodeagent.pod.sandbox import Sandbox
-from nodeagent.pod.status import backoff_delay, next_backoff_step
+from nodeagent.pod import containers
 
 log = logging.getLogger("coracle.agent.pod")
 Obj = dict[str, Any]
 CLUSTER_DNS = "10.96.0.10"
 QOS_PARENTS = ("", "burstable", "besteffort")
 BESTEFFORT_SHARES = 2
-MAX_TERMINATION_MESSAGE = 4096
 # The build and teardown steps a crash can be injected after (CORACLE_CRASH_AT=<step>), for the
 # restart-safety tests: the agent dies with os._exit(137) right after that step, as a SIGKILL would.
 # "ip" and "veth" are hooks inside cni.plugin.add (after the IP reservation, after the veth).
@@ -160,176 +158,23 @@ class PodHost:
             f.write(text)
         os.replace(tmp, path)
 
-    # -- containers --------------------------------------------------------
+    # -- containers (nodeagent.pod.containers) ---------------------------
     def start_container(self, pod: Obj, rec: PodRecord, spec_c: Obj) -> list[str]:
         """Create and start one container (or finish a half-done start). Returns warnings for events."""
-        name = spec_c["name"]
-        cr = rec.containers.setdefault(name, ContainerRecord(name))
-        rid = self.runtime_id(rec.uid, name)
-        state = self.runtime.state(rid)
-        if state is not None:
-            if state.get("status") == "created":
-                self.runtime.start(rid)
-                state = self.runtime.state(rid) or state
-            if state.get("status") == "running":
-                self._mark_running(rec, cr, int(state.get("pid") or 0))
-                return []
-            # stopped: left over from an earlier instance whose exit we may have recorded already
-            self.runtime.delete(rid, force=True)
-        try:
-            image = self.images.resolve(spec_c.get("image", ""))
-        except ImageNotFound as e:
-            cr.reason = "ErrImagePull" if cr.reason != "ErrImagePull" else "ImagePullBackOff"
-            cr.message = str(e)
-            cr.image = spec_c.get("image", "")
-            self.records.save(rec)
-            return []
-        try:
-            declared = podspec.spec_env(pod, spec_c, self.node_name, self.host_ip, rec.ip, self.lookup,
-                                        self.node_capacity)
-        except (podspec.ConfigError, ValueError) as e:
-            cr.reason, cr.message, cr.image = "CreateContainerConfigError", str(e), spec_c.get("image", "")
-            self.records.save(rec)
-            return []
-        env = podspec.merge_env(pod, image.config.get("Env") or [], declared)
-        args = podspec.container_args(spec_c, image.config, env, declared)
-        if not args:
-            cr.reason, cr.message = "CreateContainerError", "no command specified"
-            self.records.save(rec)
-            return []
-        cdir = self.records.container_dir(rec.uid, name)
-        self.rootfs.remove(cdir)  # a restart gets a fresh writable layer
-        os.makedirs(cdir, exist_ok=True)
-        root = self.rootfs.ensure(cdir, image)
-        crash_point("rootfs")
-        limits = podspec.container_limits(spec_c)
-        etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
-        mounts = tuple({"destination": f"/etc/{f}", "type": "bind", "source": os.path.join(etc, f),
-                        "options": ["rbind", "rprivate", "rw"]} for f in ("hosts", "hostname", "resolv.conf"))
-        # as kubelet: the termination message file is a host file bind-mounted at terminationMessagePath
-        term = os.path.join(cdir, "termination-log")
-        with open(term, "w"):
-            pass
-        mounts += ({"destination": spec_c.get("terminationMessagePath") or "/dev/termination-log", "type": "bind",
-                    "source": term, "options": ["rbind", "rprivate", "rw"]},)
-        host_ns: tuple[str, ...] = ("network", "uts") if pod["spec"].get("hostNetwork") else ()
-        cfg = oci.ContainerConfig(
-            args=args, env=env, cwd=spec_c.get("workingDir") or image.config.get("WorkingDir") or "/",
-            rootfs=root, mounts=mounts, netns=rec.netns, ipcns=rec.ipcns, utsns=rec.utsns,
-            pidns=self._shared_pidns(pod, rec, name), host_namespaces=host_ns,
-            cgroups_path=f"/{rec.cgroup}/{name}", cpu_shares=limits.cpu_shares, cpu_quota_us=limits.cpu_quota_us,
-            cpu_period_us=podspec.CPU_PERIOD_US, memory_limit_bytes=limits.memory_limit_bytes)
-        spec, warnings = oci.build_spec(cfg, self.limits)
-        from nodeagent.runtime.runc import write_bundle
-        write_bundle(cdir, spec)
-        crash_point("bundle")
-        log_path = self.records.log_path(rec.uid, name, cr.attempt)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        cr.runtime_id, cr.image, cr.image_id = rid, spec_c.get("image", ""), f"sha256:{image.id}"
-        cr.reason, cr.message = "ContainerCreating", ""
-        self.records.save(rec)
-        try:
-            pid = self.runtime.create(rid, cdir, log_path=log_path, exit_file=os.path.join(cdir, "exit"),
-                                      pid_file=os.path.join(cdir, "pid"))
-            crash_point("runc-create")
-            self.runtime.start(rid)
-            crash_point("runc-start")
-        except RuncError as e:
-            self.runtime.delete(rid, force=True)
-            cr.reason, cr.message = "RunContainerError", str(e)
-            self.records.save(rec)
-            return warnings
-        self._mark_running(rec, cr, pid)
-        return warnings
-
-    def _shared_pidns(self, pod: Obj, rec: PodRecord, name: str) -> str | None:
-        """shareProcessNamespace: join the PID namespace of the first running app container (no pause
-        process here); the first one to start makes it."""
-        if not pod["spec"].get("shareProcessNamespace"):
-            return None
-        for c in pod["spec"].get("containers") or []:
-            cr = rec.containers.get(c["name"])
-            if c["name"] != name and cr is not None and cr.state is ContainerState.RUNNING and cr.pid:
-                path = f"/proc/{cr.pid}/ns/pid"
-                if os.path.exists(path):
-                    return path
-        return None
-
-    def termination_message(self, rec: PodRecord, name: str, spec_c: Obj | None) -> str:
-        """The container's termination message (at most 4 KiB), or with FallbackToLogsOnError and an error
-        exit, the tail of its log."""
-        cr = rec.containers[name]
-        try:
-            with open(os.path.join(self.records.container_dir(rec.uid, name), "termination-log"),
-                      errors="replace") as f:
-                msg = f.read(MAX_TERMINATION_MESSAGE)
-        except OSError:
-            msg = ""
-        if not msg and cr.exit_code and (spec_c or {}).get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            try:
-                with open(self.records.log_path(rec.uid, name, cr.attempt), "rb") as lf:
-                    lf.seek(0, os.SEEK_END)
-                    lf.seek(max(0, lf.tell() - 2048))
-                    msg = b"\n".join(lf.read().splitlines()[-80:]).decode(errors="replace")
-            except OSError:
-                msg = ""
-        return msg
-
-    def _mark_running(self, rec: PodRecord, cr: ContainerRecord, pid: int) -> None:
-        if cr.state is ContainerState.RUNNING and cr.pid == pid:
-            return
-        cr.transition(ContainerState.RUNNING)
-        cr.pid, cr.started_at, cr.reason, cr.message = pid, _ts(), "", ""
-        cr.exit_code, cr.finished_at = None, ""
-        self.records.save(rec)
+        return containers.start_container(self, pod, rec, spec_c)
 
     def check_exit(self, rec: PodRecord, name: str, spec_c: Obj | None = None) -> bool:
         """Record a running container's exit if the shim wrote one. Returns True when it exited."""
-        cr = rec.containers.get(name)
-        if cr is None or cr.state is not ContainerState.RUNNING:
-            return False
-        cdir = self.records.container_dir(rec.uid, name)
-        es = self.runtime.exit_status(os.path.join(cdir, "exit"))
-        if es is None:
-            if self.runtime.state(cr.runtime_id) is not None:
-                return False
-            # the runtime lost it (host reboot, manual delete): report an unknown exit
-            code, finished = 137, time.time()
-        else:
-            code, finished = es.code, es.finished_at_ns / 1e9
-        oom = False
-        if code == 137:
-            try:
-                oom = self.cgroups.oom_kill_count(f"{rec.cgroup}/{name}") > 0
-            except (CgroupError, OSError):
-                oom = False
-        self.runtime.delete(cr.runtime_id, force=True)
-        started = calendar.timegm(time.strptime(cr.started_at, "%Y-%m-%dT%H:%M:%SZ")) if cr.started_at else finished
-        cr.transition(ContainerState.EXITED)
-        cr.exit_code, cr.finished_at = code, _ts(finished)
-        cr.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-        cr.message = self.termination_message(rec, name, spec_c)
-        cr.backoff_step = next_backoff_step(cr.backoff_step, finished - started)
-        cr.backoff_until = finished + backoff_delay(cr.backoff_step - 1, self.backoff_base)
-        self.records.save(rec)
-        return True
+        return containers.check_exit(self, rec, name, spec_c)
 
     def prepare_restart(self, rec: PodRecord, name: str) -> None:
-        from nodeagent.pod.status import terminated_state
-        cr = rec.containers[name]
-        cr.last_terminated = terminated_state(cr)
-        cr.transition(ContainerState.WAITING)
-        cr.attempt += 1
-        cr.pid, cr.exit_code, cr.reason, cr.message = 0, None, "", ""
-        self.records.save(rec)
+        containers.prepare_restart(self, rec, name)
 
     def signal_container(self, rec: PodRecord, name: str, sig: int) -> None:
-        cr = rec.containers.get(name)
-        if cr is not None and cr.state is ContainerState.RUNNING:
-            try:
-                self.runtime.kill(cr.runtime_id, sig, all=sig == signal.SIGKILL)
-            except RuncError as e:
-                log.debug("kill %s: %s", cr.runtime_id, e)
+        containers.signal_container(self, rec, name, sig)
+
+    def termination_message(self, rec: PodRecord, name: str, spec_c: Obj | None) -> str:
+        return containers.termination_message(self, rec, name, spec_c)
 
     # -- teardown ----------------------------------------------------------
     def teardown(self, uid: str, rec: PodRecord | None, keep_record: bool) -> list[str]:

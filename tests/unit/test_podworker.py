@@ -18,6 +18,7 @@ from apimachinery.client import StatusError
 from cgroups.fake import FakeCgroups
 from nodeagent.runtime import oci
 from nodeagent.runtime.images import ImageStore
+from nodeagent.pod.events import FakeRecorder
 from nodeagent.pod.network import FakeNetwork
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.record import ContainerState, RecordStore
@@ -114,11 +115,12 @@ class World:
                             host_ip="192.0.2.10", backoff_base=backoff_base,
                             limits=oci.AgentLimits(nofile_hard=20000, oom_score_adj=0), rootfs=self.rootfs)
         self.client = FakeClient()
+        self.recorder = FakeRecorder()
         self.stale: Obj | None = None  # when set, the "informer" returns this instead of the API's pod
         self.workers = self.new_workers()
 
     def new_workers(self) -> PodWorkers:
-        return PodWorkers(self.host, self.client, self.desired)  # type: ignore[arg-type]
+        return PodWorkers(self.host, self.client, self.desired, self.recorder)  # type: ignore[arg-type]
 
     def desired(self, uid: str) -> Obj | None:
         if self.stale is not None:
@@ -198,8 +200,8 @@ def test_sync_to_running_then_noop(world):
     with open(os.path.join(world.records.pod_dir(UID), "etc", "hosts")) as f:
         assert f"{st['podIP']}\tcrt-pod" in f.read()
     # the default RLIMIT_NOFILE is above this agent's hard limit (20000): clamped and said so
-    assert [e["reason"] for e in world.client.events] == ["LimitClamped", "Started"]
-    assert "20000" in world.client.events[0]["message"]
+    assert [e["reason"] for e in world.recorder.events] == ["LimitClamped", "Started"]
+    assert "20000" in world.recorder.events[0]["message"]
     assert {"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000} in spec["process"]["rlimits"]
 
 
@@ -296,7 +298,7 @@ def test_unknown_image_waits_with_err_image_pull(world):
     w = st["containerStatuses"][0]["state"]["waiting"]
     assert w["reason"] == "ErrImagePull" and "crt-no-such-image" in w["message"]
     assert world.runtime.calls == []
-    assert any(e["reason"] == "Failed" and e["type"] == "Warning" for e in world.client.events)
+    assert any(e["reason"] == "Failed" and e["type"] == "Warning" for e in world.recorder.events)
 
 
 def test_deletion_sends_sigterm_then_removes_everything(world):
@@ -488,7 +490,7 @@ def test_liveness_failure_restarts_the_container(tmp_path):
     assert (w.rid, signal.SIGTERM) in w.runtime.signals
     cs = w.last_status()["containerStatuses"][0]
     assert cs["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGTERM
-    assert any(e["reason"] == "Killing" and "liveness" in e["message"] for e in w.client.events)
+    assert any(e["reason"] == "Killing" and "liveness" in e["message"] for e in w.recorder.events)
 
 
 def test_prestop_hook_runs_before_sigterm_and_poststart_after_start(tmp_path):

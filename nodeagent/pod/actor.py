@@ -1,0 +1,222 @@
+"""The actor: carries out the actions `nodeagent.pod.plan` decided, one pod at
+a time, through the host's drivers (nodeagent.pod.host, in threads), the
+probers (nodeagent.pod.probes), the status manager and the event recorder.
+
+Every action is safe to repeat: the host's verbs are idempotent and save the
+record before each kernel step.  Waits become requeues (`requeue(uid, delay)`),
+and a kill for liveness asks for an immediate re-sync (`wake(uid)`), so that
+the next plan restarts the container by its policy.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from apimachinery import kinds, meta
+from apimachinery.client import Client, StatusError
+from nodeagent.pod import plan as P
+from nodeagent.pod.events import Recorder
+from nodeagent.pod.host import PodHost
+from nodeagent.pod.probes import PodProber, ProbeView, run_handler
+from nodeagent.pod.record import ContainerState, PodRecord
+from nodeagent.pod.status_manager import StatusManager
+
+log = logging.getLogger("coracle.agent.worker")
+PODS = kinds.lookup("", "v1", "pods")
+HOOK_TIMEOUT = 30.0
+Obj = dict[str, Any]
+
+
+def grace_period(pod: Obj) -> float:
+    grace = pod["metadata"].get("deletionGracePeriodSeconds")
+    if grace is None:
+        grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    return float(grace)
+
+
+def _spec_container(pod: Obj, name: str) -> Obj:
+    spec = pod["spec"]
+    return next(c for c in (spec.get("initContainers") or []) + (spec.get("containers") or []) if c["name"] == name)
+
+
+class PodActor:
+    def __init__(self, host: PodHost, client: Client, recorder: Recorder, status: StatusManager,
+                 wake: Callable[[str], None], requeue: Callable[[str, float], None],
+                 now: Callable[[], float] = time.time) -> None:
+        self.host, self.client, self.recorder, self.status = host, client, recorder, status
+        self.wake, self.requeue, self.now = wake, requeue, now
+        self._probers: dict[str, PodProber] = {}
+
+    async def act(self, uid: str, pod: Obj | None, rec: PodRecord | None, actions: list[P.Action]) -> None:
+        """Carry out `actions` in order.  Raises on a failed step (the worker retries the sync)."""
+        wait: float | None = None
+        for a in actions:
+            if isinstance(a, P.CreateRecord):
+                assert pod is not None
+                md = pod["metadata"]
+                rec = PodRecord(uid=uid, namespace=md.get("namespace", ""), name=md["name"])
+                await asyncio.to_thread(self.host.records.save, rec)
+                continue
+            if isinstance(a, P.Forget):
+                self.status.forget(uid)
+                self.forget_probes(uid)
+            elif isinstance(a, P.TearDown):
+                errs = await self.teardown(uid, rec, a.keep_record)
+                if a.keep_record and not errs and rec is not None:
+                    rec.finished = True
+                    await asyncio.to_thread(self.host.records.save, rec)
+            elif isinstance(a, P.Terminate):
+                assert pod is not None
+                await self.terminate(pod, rec)
+            elif isinstance(a, P.WaitUntil):
+                wait = a.at if wait is None else min(wait, a.at)
+            else:
+                assert pod is not None and rec is not None
+                await self._pod_action(a, pod, rec)
+        if wait is not None:
+            self.requeue(uid, wait - self.now())
+
+    async def _pod_action(self, a: P.Action, pod: Obj, rec: PodRecord) -> None:
+        host = self.host
+        if isinstance(a, P.EnsureSandbox):
+            await asyncio.to_thread(host.ensure_sandbox, pod, rec)
+        elif isinstance(a, P.StartContainer):
+            await self._start(pod, rec, _spec_container(pod, a.name))
+        elif isinstance(a, P.RestartContainer):
+            await asyncio.to_thread(host.prepare_restart, rec, a.name)
+            await self._start(pod, rec, _spec_container(pod, a.name))
+        elif isinstance(a, P.KillContainer):
+            self.recorder.event(pod, "Normal", "Killing", f"Container {a.name} failed liveness probe, will be restarted")
+            await self.stop_container(pod, rec, _spec_container(pod, a.name), grace_period(pod))
+            self.wake(rec.uid)
+        elif isinstance(a, P.WriteStatus):
+            views: dict[str, ProbeView] = {}
+            if not rec.finished:
+                self._sync_probes(pod, rec)
+                views = self.views(pod, rec)
+            await self.status.write(pod, rec, views)
+        else:
+            raise TypeError(f"unknown action {a!r}")
+
+    async def _start(self, pod: Obj, rec: PodRecord, c: Obj) -> None:
+        """Start one container, then its postStart hook; events for what happened."""
+        host, uid, name = self.host, rec.uid, c["name"]
+        warnings = await asyncio.to_thread(host.start_container, pod, rec, c)
+        for w in warnings:
+            self.recorder.event(pod, "Warning", "LimitClamped", w)
+        cr = rec.containers[name]
+        if cr.state is ContainerState.RUNNING:
+            self.recorder.event(pod, "Normal", "Started", f"Started container {name}")
+            hook = (c.get("lifecycle") or {}).get("postStart")
+            if hook and not await run_handler(hook, c, rec.ip, cr.runtime_id, HOOK_TIMEOUT, host.exec_in):
+                self.recorder.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed for container {name}")
+                await self.stop_container(pod, rec, c, grace_period(pod))
+        elif cr.state is ContainerState.WAITING and cr.reason in P.PULL_REASONS:
+            self.recorder.event(pod, "Warning", "Failed", f"Failed to pull image \"{c.get('image')}\": {cr.message}")
+            self.requeue(uid, min(host.backoff_base * 2, 60.0))
+        elif cr.state is ContainerState.WAITING and cr.reason:
+            self.recorder.event(pod, "Warning", "Failed", f"Error: {cr.reason}: {cr.message}")
+            self.requeue(uid, host.backoff_base)
+
+    # -- probes ------------------------------------------------------------
+    def _prober(self, uid: str) -> PodProber:
+        p = self._probers.get(uid)
+        if p is None:
+            p = self._probers[uid] = PodProber(lambda: self.wake(uid), self.host.exec_in)
+        return p
+
+    def liveness_failed(self, pod: Obj, rec: PodRecord | None) -> frozenset[str]:
+        """Running containers whose liveness probe failed (no prober yet: none)."""
+        prober = self._probers.get(pod["metadata"].get("uid", ""))
+        if prober is None or rec is None:
+            return frozenset()
+        spec = pod.get("spec") or {}
+        return frozenset(c["name"] for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+                         if (cr := rec.containers.get(c["name"])) is not None and cr.state is ContainerState.RUNNING
+                         and prober.view(c, cr.attempt).liveness_failed)
+
+    def _sync_probes(self, pod: Obj, rec: PodRecord) -> None:
+        prober = self._prober(rec.uid)
+        for c in pod["spec"].get("containers") or []:
+            cr = rec.containers.get(c["name"])
+            if cr is not None and cr.state is ContainerState.RUNNING:
+                prober.ensure(c, cr.attempt, rec.ip, cr.runtime_id)
+            else:
+                prober.forget(c["name"])
+
+    def views(self, pod: Obj, rec: PodRecord) -> dict[str, ProbeView]:
+        prober = self._prober(rec.uid)
+        return {c["name"]: prober.view(c, rec.containers[c["name"]].attempt)
+                for c in pod["spec"].get("containers") or [] if c["name"] in rec.containers}
+
+    def forget_probes(self, uid: str) -> None:
+        p = self._probers.pop(uid, None)
+        if p is not None:
+            p.stop()
+
+    def stop(self) -> None:
+        for uid in list(self._probers):
+            self.forget_probes(uid)
+
+    # -- stopping ----------------------------------------------------------
+    async def stop_container(self, pod: Obj, rec: PodRecord, c: Obj, grace: float) -> None:
+        """preStop hook, SIGTERM, wait out the grace period (the hook's time counts), SIGKILL; returns once
+        the exit is recorded (or 5 s after SIGKILL)."""
+        host, name = self.host, c["name"]
+        cr = rec.containers.get(name)
+        if cr is None or cr.state is not ContainerState.RUNNING:
+            return
+        deadline = time.monotonic() + grace
+        hook = (c.get("lifecycle") or {}).get("preStop")
+        if hook:
+            ok = await run_handler(hook, c, rec.ip, cr.runtime_id, max(grace, 0.1), host.exec_in)
+            if not ok:
+                self.recorder.event(pod, "Warning", "FailedPreStopHook", f"PreStopHook failed for container {name}")
+        if not await asyncio.to_thread(host.check_exit, rec, name, c):
+            await asyncio.to_thread(host.signal_container, rec, name, signal.SIGTERM)
+            if await self._wait_exit(rec, c, deadline):
+                return
+            await asyncio.to_thread(host.signal_container, rec, name, signal.SIGKILL)
+            await self._wait_exit(rec, c, time.monotonic() + 5)
+
+    async def _wait_exit(self, rec: PodRecord, c: Obj, deadline: float) -> bool:
+        while True:
+            if await asyncio.to_thread(self.host.check_exit, rec, c["name"], c):
+                return True
+            if rec.containers[c["name"]].state is not ContainerState.RUNNING:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    async def terminate(self, pod: Obj, rec: PodRecord | None) -> None:
+        """Graceful stop of every running container at once; tear down; then remove the API object."""
+        uid = meta.uid(pod)
+        self.forget_probes(uid)
+        if rec is not None and not rec.finished:
+            spec = pod["spec"]
+            running = [c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+                       if (cr := rec.containers.get(c["name"])) is not None and cr.state is ContainerState.RUNNING]
+            grace = grace_period(pod)
+            await asyncio.gather(*(self.stop_container(pod, rec, c, grace) for c in running))
+        errs = await self.teardown(uid, rec, keep_record=False)
+        if errs:
+            raise RuntimeError("; ".join(errs))
+        assert PODS is not None
+        try:
+            await self.client.delete(PODS, meta.namespace(pod), meta.name(pod), grace_period=0, uid=uid)
+        except StatusError as e:
+            if e.code not in (404, 409):
+                raise
+        self.status.forget(uid)
+
+    async def teardown(self, uid: str, rec: PodRecord | None, keep_record: bool) -> list[str]:
+        self.forget_probes(uid)
+        errs = await asyncio.to_thread(self.host.teardown, uid, rec, keep_record)
+        for e in errs:
+            log.warning("teardown of pod %s: %s", uid, e)
+        return errs
