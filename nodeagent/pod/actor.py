@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
 from nodeagent.pod import plan as P
+from nodeagent.pod.clock import Clock
 from nodeagent.pod.events import Recorder
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.probes import PodProber, ProbeView, run_handler
@@ -46,9 +46,9 @@ def _spec_container(pod: Obj, name: str) -> Obj:
 class PodActor:
     def __init__(self, host: PodHost, client: Client, recorder: Recorder, status: StatusManager,
                  wake: Callable[[str], None], requeue: Callable[[str, float], None],
-                 now: Callable[[], float] = time.time) -> None:
+                 clock: Clock) -> None:
         self.host, self.client, self.recorder, self.status = host, client, recorder, status
-        self.wake, self.requeue, self.now = wake, requeue, now
+        self.wake, self.requeue, self.clock = wake, requeue, clock
         self._probers: dict[str, PodProber] = {}
 
     async def act(self, uid: str, pod: Obj | None, rec: PodRecord | None, actions: list[P.Action]) -> None:
@@ -78,7 +78,7 @@ class PodActor:
                 assert pod is not None and rec is not None
                 await self._pod_action(a, pod, rec)
         if wait is not None:
-            self.requeue(uid, wait - self.now())
+            self.requeue(uid, wait - self.clock.now())
 
     async def _pod_action(self, a: P.Action, pod: Obj, rec: PodRecord) -> None:
         host = self.host
@@ -170,7 +170,7 @@ class PodActor:
         cr = rec.containers.get(name)
         if cr is None or cr.state is not ContainerState.RUNNING:
             return
-        deadline = time.monotonic() + grace
+        deadline = self.clock.monotonic() + grace
         hook = (c.get("lifecycle") or {}).get("preStop")
         if hook:
             ok = await run_handler(hook, c, rec.ip, cr.runtime_id, max(grace, 0.1), host.exec_in)
@@ -181,7 +181,7 @@ class PodActor:
             if await self._wait_exit(rec, c, deadline):
                 return
             await asyncio.to_thread(host.signal_container, rec, name, signal.SIGKILL)
-            await self._wait_exit(rec, c, time.monotonic() + 5)
+            await self._wait_exit(rec, c, self.clock.monotonic() + 5)
 
     async def _wait_exit(self, rec: PodRecord, c: Obj, deadline: float) -> bool:
         while True:
@@ -189,7 +189,7 @@ class PodActor:
                 return True
             if rec.containers[c["name"]].state is not ContainerState.RUNNING:
                 return True
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.05)
 

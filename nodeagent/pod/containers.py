@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cgroups import CgroupError
 from nodeagent.pod import spec as podspec
+from nodeagent.pod.clock import rfc3339
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 from nodeagent.pod.status import backoff_delay, next_backoff_step, terminated_state
 from nodeagent.runtime import oci
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("coracle.agent.pod")
 Obj = dict[str, Any]
 MAX_TERMINATION_MESSAGE = 4096
-
-
-def _ts(t: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
 
 
 def _crash_point(step: str) -> None:
@@ -155,9 +152,10 @@ def _mark_running(host: PodHost, rec: PodRecord, cr: ContainerRecord, pid: int) 
     if cr.state is ContainerState.RUNNING and cr.pid == pid:
         return
     cr.transition(ContainerState.RUNNING)
-    cr.pid, cr.started_at, cr.reason, cr.message = pid, _ts(), "", ""
+    cr.pid, cr.started_at, cr.reason, cr.message = pid, rfc3339(host.clock.now()), "", ""
     cr.exit_code, cr.finished_at = None, ""
     host.records.save(rec)
+
 
 def check_exit(host: PodHost, rec: PodRecord, name: str, spec_c: Obj | None = None) -> bool:
     """Record a running container's exit if the shim wrote one. Returns True when it exited."""
@@ -170,7 +168,7 @@ def check_exit(host: PodHost, rec: PodRecord, name: str, spec_c: Obj | None = No
         if host.runtime.state(cr.runtime_id) is not None:
             return False
         # the runtime lost it (host reboot, manual delete): report an unknown exit
-        code, finished = 137, time.time()
+        code, finished = 137, host.clock.now()
     else:
         code, finished = es.code, es.finished_at_ns / 1e9
     oom = False
@@ -180,13 +178,16 @@ def check_exit(host: PodHost, rec: PodRecord, name: str, spec_c: Obj | None = No
         except (CgroupError, OSError):
             oom = False
     host.runtime.delete(cr.runtime_id, force=True)
-    started = calendar.timegm(time.strptime(cr.started_at, "%Y-%m-%dT%H:%M:%SZ")) if cr.started_at else finished
+    started = calendar.timegm(time.strptime(cr.started_at, "%Y-%m-%dT%H:%M:%SZ")) if cr.started_at else host.clock.now()
     cr.transition(ContainerState.EXITED)
-    cr.exit_code, cr.finished_at = code, _ts(finished)
+    cr.exit_code, cr.finished_at = code, rfc3339(finished)
     cr.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
     cr.message = termination_message(host, rec, name, spec_c)
-    cr.backoff_step = next_backoff_step(cr.backoff_step, finished - started)
-    cr.backoff_until = finished + backoff_delay(cr.backoff_step - 1, host.backoff_base)
+    # the back-off runs on the agent's clock from when the exit was noticed (a shim's exit time is
+    # another clock's reading; it only goes into finishedAt)
+    noticed = host.clock.now()
+    cr.backoff_step = next_backoff_step(cr.backoff_step, noticed - started)
+    cr.backoff_until = noticed + backoff_delay(cr.backoff_step - 1, host.backoff_base)
     host.records.save(rec)
     return True
 

@@ -25,6 +25,7 @@ from nodeagent.pod.record import PodRecord, RecordStore
 from nodeagent.runtime.runc import ContainerRuntime, RuncError
 from nodeagent.pod.sandbox import Sandbox
 from nodeagent.pod import containers
+from nodeagent.pod.clock import Clock, RealClock, rfc3339
 
 log = logging.getLogger("coracle.agent.pod")
 Obj = dict[str, Any]
@@ -54,10 +55,6 @@ def _host_resolv() -> str:
             return f.read()
     except OSError:
         return ""
-
-
-def _ts(t: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
 
 
 class RootfsDriver(Protocol):
@@ -90,6 +87,7 @@ class PodHost:
     node_capacity: podspec.NodeCapacity = field(default_factory=podspec.NodeCapacity)
     exec_fn: probes.ExecFn | None = None  # exec probes and hooks; default: `runc exec` under the runtime's root
     cluster_dns: str = CLUSTER_DNS  # the nameserver of ClusterFirst pods (podspec.cluster_dns of the service CIDR)
+    clock: Clock = field(default_factory=RealClock)
 
     async def exec_in(self, rid: str, argv: list[str], timeout: float) -> int:
         """Run argv in a running container (probes, hooks); its exit code."""
@@ -133,7 +131,7 @@ class PodHost:
         rec.ip, rec.host_veth = ip, veth_name
         rec.netns, rec.ipcns, rec.utsns = paths.net, paths.ipc, paths.uts
         if not rec.started_at:
-            rec.started_at = _ts()
+            rec.started_at = rfc3339(self.clock.now())
             changed = True
         if changed:
             self.records.save(rec)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, Callable
 
 from apimachinery.client import Client
@@ -29,8 +28,10 @@ Obj = dict[str, Any]
 class PodWorkers:
     def __init__(self, host: PodHost, client: Client, desired: Callable[[str], Obj | None], recorder: Recorder):
         self.host, self.client, self.desired = host, client, desired
-        self.status = StatusManager(client, host.host_ip, time.time)
-        self.actor = PodActor(host, client, recorder, self.status, self.update, self.update_after)
+        self.clock = host.clock
+        self.status = StatusManager(client, host.host_ip, self.clock.now)
+        self.actor = PodActor(host, client, recorder, self.status, self.update, self.update_after,
+                              self.clock)
         self._pending: set[str] = set()
         self._tasks: dict[str, asyncio.Task] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -88,5 +89,5 @@ class PodWorkers:
                     await asyncio.to_thread(host.check_exit, rec, c["name"], c)
         obs = P.Observed(record=rec, sandbox_exists=pod is None and host.sandbox.exists(uid),
                          liveness_failed=self.actor.liveness_failed(pod, rec) if pod is not None else frozenset())
-        actions = P.plan(pod, obs, time.time())
+        actions = P.plan(pod, obs, self.clock.now())
         await self.actor.act(uid, pod, rec, actions)

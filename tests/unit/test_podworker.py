@@ -18,6 +18,7 @@ from apimachinery.client import StatusError
 from cgroups.fake import FakeCgroups
 from nodeagent.runtime import oci
 from nodeagent.runtime.images import ImageStore
+from nodeagent.pod.clock import FakeClock
 from nodeagent.pod.events import FakeRecorder
 from nodeagent.pod.network import FakeNetwork
 from nodeagent.pod.host import PodHost
@@ -110,10 +111,12 @@ class World:
         self.sandbox = FakeSandbox(str(tmp_path / "run"))
         self.rootfs = FakeRootfs()
         self.records = RecordStore(str(tmp_path / "state"))
+        self.clock = FakeClock(time.time())
         self.host = PodHost(records=self.records, sandbox=self.sandbox, network=self.network, cgroups=self.cgroups,
                             runtime=self.runtime, images=images, cgroup_root="coracle", node_name="crt-node",
                             host_ip="192.0.2.10", backoff_base=backoff_base,
-                            limits=oci.AgentLimits(nofile_hard=20000, oom_score_adj=0), rootfs=self.rootfs)
+                            limits=oci.AgentLimits(nofile_hard=20000, oom_score_adj=0), rootfs=self.rootfs,
+                            clock=self.clock)
         self.client = FakeClient()
         self.recorder = FakeRecorder()
         self.stale: Obj | None = None  # when set, the "informer" returns this instead of the API's pod
@@ -255,8 +258,11 @@ def test_never_exit_zero_succeeds_and_releases_node_resources(world):
 def test_always_restarts_with_backoff(tmp_path):
     w = World(tmp_path, backoff_base=0.3)
     w.add_pod("Always")
+    requeues: list[float] = []
 
     async def go():
+        real = w.workers.update_after
+        w.workers.update_after = lambda uid, delay: (requeues.append(delay), real(uid, delay))  # type: ignore[method-assign]
         await w.workers.sync(UID)
         w.runtime.simulate_exit(w.rid, 1)
         await w.workers.sync(UID)            # first restart: immediate
@@ -264,7 +270,6 @@ def test_always_restarts_with_backoff(tmp_path):
         cs = w.last_status()["containerStatuses"][0]
         assert cs["restartCount"] == 1 and "running" in cs["state"]
         assert cs["lastState"]["terminated"]["exitCode"] == 1
-        t0 = time.time()
         w.runtime.simulate_exit(w.rid, 2)
         await w.workers.sync(UID)            # second: backed off
         assert w.count("create") == 2
@@ -272,18 +277,15 @@ def test_always_restarts_with_backoff(tmp_path):
         assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
         assert cs["lastState"]["terminated"]["exitCode"] == 2 and cs["restartCount"] == 1
         assert w.last_status()["phase"] == "Running"
-        await asyncio.sleep(0.15)
+        assert requeues and abs(requeues[-1] - 0.3) < 1e-6  # the worker's own timer re-syncs then
+        w.clock.advance(0.2)
+        await w.workers.sync(UID)
         assert w.count("create") == 2        # still backing off
-        deadline = time.monotonic() + 2
-        while w.count("create") < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)        # the worker's own timer re-syncs
-        t1 = time.time()
-        while w.last_status()["containerStatuses"][0]["restartCount"] < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)        # that sync goes on to write the status
+        w.clock.advance(0.11)
+        await w.workers.sync(UID)
         await w.workers.stop()
-        return t1 - t0
-    waited = run(go())
-    assert w.count("create") == 3 and waited >= 0.3 - 0.02
+    run(go())
+    assert w.count("create") == 3
     cs = w.last_status()["containerStatuses"][0]
     assert cs["restartCount"] == 2 and "running" in cs["state"]
     rec = w.records.load(UID)
