@@ -261,8 +261,8 @@ def test_always_restarts_with_backoff(tmp_path):
     requeues: list[float] = []
 
     async def go():
-        real = w.workers.update_after
-        w.workers.update_after = lambda uid, delay: (requeues.append(delay), real(uid, delay))  # type: ignore[method-assign]
+        real = w.workers.actor.requeue
+        w.workers.actor.requeue = lambda uid, delay: (requeues.append(delay), real(uid, delay))  # type: ignore[assignment]
         await w.workers.sync(UID)
         w.runtime.simulate_exit(w.rid, 1)
         await w.workers.sync(UID)            # first restart: immediate
