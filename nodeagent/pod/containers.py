@@ -17,7 +17,8 @@ from cgroups import CgroupError
 from nodeagent.pod import spec as podspec
 from nodeagent.pod.clock import rfc3339
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
-from nodeagent.pod.status import backoff_delay, next_backoff_step, terminated_state
+from nodeagent.pod.backoff import container_restart
+from nodeagent.pod.status import terminated_state
 from nodeagent.runtime import oci
 from nodeagent.runtime.images import ImageNotFound
 from nodeagent.runtime.runc import RuncError, write_bundle
@@ -186,8 +187,9 @@ def check_exit(host: PodHost, rec: PodRecord, name: str, spec_c: Obj | None = No
     # the back-off runs on the agent's clock from when the exit was noticed (a shim's exit time is
     # another clock's reading; it only goes into finishedAt)
     noticed = host.clock.now()
-    cr.backoff_step = next_backoff_step(cr.backoff_step, noticed - started)
-    cr.backoff_until = noticed + backoff_delay(cr.backoff_step - 1, host.backoff_base)
+    restarts = container_restart(host.backoff_base)
+    cr.backoff_step = restarts.next_count(cr.backoff_step, noticed - started)
+    cr.backoff_until = noticed + restarts.delay(cr.backoff_step - 1)  # the first restart is immediate
     host.records.save(rec)
     return True
 

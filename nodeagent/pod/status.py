@@ -1,5 +1,5 @@
 """Pure computation of a pod's API status from its spec and the agent's
-record, and the restart decision with back-off.  No I/O: unit-tested alone.
+record, and the restart decision (the back-off itself: nodeagent.pod.backoff).  No I/O: unit-tested alone.
 """
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 from nodeagent.pod.probes import ProbeView
 
 Obj = dict[str, Any]
-BACKOFF_CAP = 300.0
-BACKOFF_RESET_AFTER = 600.0
 
 
 def _ts(ns: int | float) -> str:
@@ -45,18 +43,6 @@ def pending_inits(pod: Obj, rec: PodRecord | None) -> list[str]:
     """Names of init containers that have not completed, in order."""
     return [c["name"] for c in pod.get("spec", {}).get("initContainers") or []
             if not init_done(rec.containers.get(c["name"]) if rec else None)]
-
-
-def backoff_delay(step: int, base: float) -> float:
-    """Delay before restart number step+1: none for the first, then base doubling to the cap."""
-    if step <= 0:
-        return 0.0
-    return min(base * (2 ** (step - 1)), BACKOFF_CAP)
-
-
-def next_backoff_step(step: int, ran_seconds: float) -> int:
-    """A container that ran cleanly for 10 minutes starts its back-off over."""
-    return 1 if ran_seconds >= BACKOFF_RESET_AFTER else step + 1
 
 
 def terminated_state(c: ContainerRecord) -> Obj:

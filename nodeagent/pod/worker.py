@@ -16,6 +16,7 @@ from typing import Any, Callable
 from apimachinery.client import Client
 from nodeagent.pod import plan as P
 from nodeagent.pod.actor import PodActor
+from nodeagent.pod.backoff import SYNC_RETRY
 from nodeagent.pod.events import Recorder
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.record import ContainerState
@@ -51,19 +52,19 @@ class PodWorkers:
         self._timers[uid] = asyncio.get_running_loop().call_later(max(delay, 0.0), self.update, uid)
 
     async def _run(self, uid: str) -> None:
-        delay = 0.2
+        failures = 0
         try:
             while uid in self._pending:
                 self._pending.discard(uid)
                 try:
                     await self.sync(uid)
-                    delay = 0.2
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # retried with back-off; the pod never blocks others
                     log.warning("sync of pod %s failed: %s", uid, e, exc_info=log.isEnabledFor(logging.DEBUG))
-                    self.update_after(uid, delay)
-                    delay = min(delay * 2, 10.0)
+                    failures = SYNC_RETRY.next_count(failures)
+                    self.update_after(uid, SYNC_RETRY.delay(failures))
         finally:
             self._tasks.pop(uid, None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from apimachinery import meta
-from nodeagent.pod import status
+from nodeagent.pod import backoff, status
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 
 NOW = 1_700_000_000.0
@@ -61,15 +61,23 @@ def test_should_restart():
 
 
 def test_backoff_delay_doubles_to_cap():
-    assert status.backoff_delay(0, 10) == 0.0  # first restart immediate
-    assert [status.backoff_delay(s, 10) for s in range(1, 8)] == [10, 20, 40, 80, 160, 300, 300]
-    assert status.backoff_delay(50, 10) == status.BACKOFF_CAP
+    b = backoff.container_restart(10)
+    assert b.delay(0) == 0.0  # first restart immediate
+    assert [b.delay(s) for s in range(1, 8)] == [10, 20, 40, 80, 160, 300, 300]
+    assert b.delay(5000) == 300.0
 
 
 def test_next_backoff_step_resets_after_clean_run():
-    assert status.next_backoff_step(0, 1) == 1
-    assert status.next_backoff_step(4, 599.9) == 5
-    assert status.next_backoff_step(6, 600) == 1
+    b = backoff.container_restart(10)
+    assert b.next_count(0, 1) == 1
+    assert b.next_count(4, 599.9) == 5
+    assert b.next_count(6, 600) == 1
+
+
+def test_image_pull_and_sync_retry_back_off_as_upstream():
+    assert [backoff.IMAGE_PULL.delay(n) for n in range(1, 8)] == [10, 20, 40, 80, 160, 300, 300]
+    assert backoff.IMAGE_PULL.next_count(7, 10_000) == 8  # pulls never reset by time alone
+    assert [backoff.SYNC_RETRY.delay(n) for n in (1, 2, 3, 10)] == [0.2, 0.4, 0.8, 10.0]
 
 
 def test_running_container_status():
