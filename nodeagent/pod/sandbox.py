@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 
 import csrc
+from nodeagent.mountinfo import mount_points  # also what tests read mounts with
 
 KINDS = ("net", "ipc", "uts")
 # Not exported by csrc (it predates this driver); the value from <sys/mount.h>.
@@ -45,16 +46,6 @@ def check_uid(uid: str) -> str:
 def sandbox_paths(ns_dir: str, uid: str) -> SandboxPaths:
     d = os.path.join(ns_dir, check_uid(uid))
     return SandboxPaths(net=f"{d}/net", ipc=f"{d}/ipc", uts=f"{d}/uts")
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
-def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[str]:
-    with open(mountinfo) as f:
-        return [_unescape(line.split()[4]) for line in f if line.strip()]
 
 
 class Sandbox:

@@ -15,33 +15,20 @@ import os
 import shutil
 
 import csrc
+from nodeagent import mountinfo
 from nodeagent.runtime.images import Image
 
-MOUNTINFO = "/proc/self/mountinfo"
+MOUNTINFO = mountinfo.MOUNTINFO
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def mount_points(mountinfo: str) -> list[str]:
-    """Mount points in a mountinfo text, in mount order (pure)."""
-    return [_unescape(line.split()[4]) for line in mountinfo.splitlines() if len(line.split()) > 4]
+def mount_points(text: str | bytes) -> list[str]:
+    """Mount points in a mountinfo text, in mount order (pure; nodeagent.mountinfo parses)."""
+    return [m.mount_point for m in mountinfo.parse(text)]
 
 
 def is_mounted(path: str) -> bool:
     """True when something is mounted exactly at `path` in this mount namespace."""
-    with open(MOUNTINFO) as f:
-        return os.path.realpath(path) in mount_points(f.read())
+    return mountinfo.is_mount_point(path, MOUNTINFO)
 
 
 def overlay_options(lower: str, upper: str, work: str) -> str:
@@ -96,8 +83,7 @@ def remove(container_dir: str) -> None:
                 raise
     else:
         raise OSError(errno.EBUSY, f"rootfs still mounted after unmounting: {target}")
-    with open(MOUNTINFO) as f:
-        busy = [m for m in mount_points(f.read()) if m == container_dir or m.startswith(container_dir + "/")]
+    busy = [m for m in mountinfo.mount_points(MOUNTINFO) if m == container_dir or m.startswith(container_dir + "/")]
     if busy:  # rmtree would delete through these
         raise OSError(errno.EBUSY, f"mounts left under {container_dir}: {', '.join(busy)}")
     if os.path.lexists(container_dir):
