@@ -72,7 +72,10 @@ class PodActor:
             elif isinstance(a, P.Terminate):
                 assert pod is not None
                 await self.terminate(pod, rec)
-            elif isinstance(a, P.WaitUntil):
+            elif isinstance(a, (P.WaitUntil, P.PullBackOff)):
+                if isinstance(a, P.PullBackOff):
+                    assert pod is not None and rec is not None
+                    await self._pull_backoff(pod, rec, _spec_container(pod, a.name))
                 wait = a.at if wait is None else min(wait, a.at)
             else:
                 assert pod is not None and rec is not None
@@ -115,12 +118,23 @@ class PodActor:
             if hook and not await run_handler(hook, c, rec.ip, cr.runtime_id, HOOK_TIMEOUT, host.exec_in):
                 self.recorder.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed for container {name}")
                 await self.stop_container(pod, rec, c, grace_period(pod))
-        elif cr.state is ContainerState.WAITING and cr.reason in P.PULL_REASONS:
+        elif cr.state is ContainerState.WAITING and cr.reason == "ErrImagePull":
             self.recorder.event(pod, "Warning", "Failed", f"Failed to pull image \"{c.get('image')}\": {cr.message}")
-            self.requeue(uid, min(host.backoff_base * 2, 60.0))
+            self.recorder.event(pod, "Warning", "Failed", "Error: ErrImagePull")
+            self.wake(uid)  # the next sync shows ImagePullBackOff and waits it out
         elif cr.state is ContainerState.WAITING and cr.reason:
             self.recorder.event(pod, "Warning", "Failed", f"Error: {cr.reason}: {cr.message}")
             self.requeue(uid, host.backoff_base)
+
+    async def _pull_backoff(self, pod: Obj, rec: PodRecord, c: Obj) -> None:
+        """ErrImagePull becomes ImagePullBackOff while the pull's back-off runs; one BackOff event per wait."""
+        cr = rec.containers[c["name"]]
+        if cr.reason == "ImagePullBackOff":
+            return
+        image = c.get("image", "")
+        cr.reason, cr.message = "ImagePullBackOff", f"Back-off pulling image \"{image}\": ErrImagePull: {cr.message}"
+        await asyncio.to_thread(self.host.records.save, rec)
+        self.recorder.event(pod, "Normal", "BackOff", f"Back-off pulling image \"{image}\"")
 
     # -- probes ------------------------------------------------------------
     def _prober(self, uid: str) -> PodProber:

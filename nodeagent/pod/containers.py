@@ -17,7 +17,7 @@ from cgroups import CgroupError
 from nodeagent.pod import spec as podspec
 from nodeagent.pod.clock import rfc3339
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
-from nodeagent.pod.backoff import container_restart
+from nodeagent.pod.backoff import IMAGE_PULL, container_restart
 from nodeagent.pod.status import terminated_state
 from nodeagent.runtime import oci
 from nodeagent.runtime.images import ImageNotFound
@@ -54,9 +54,10 @@ def start_container(host: PodHost, pod: Obj, rec: PodRecord, spec_c: Obj) -> lis
     try:
         image = host.images.resolve(spec_c.get("image", ""))
     except ImageNotFound as e:
-        cr.reason = "ErrImagePull" if cr.reason != "ErrImagePull" else "ImagePullBackOff"
-        cr.message = str(e)
-        cr.image = spec_c.get("image", "")
+        ref = spec_c.get("image", "")
+        failures = cr.pull_failures + 1 if cr.image == ref else 1  # the back-off is per pod and image
+        cr.reason, cr.message, cr.image = "ErrImagePull", str(e), ref
+        cr.pull_failures, cr.pull_backoff_until = failures, host.clock.now() + IMAGE_PULL.delay(failures)
         host.records.save(rec)
         return []
     try:
@@ -155,6 +156,7 @@ def _mark_running(host: PodHost, rec: PodRecord, cr: ContainerRecord, pid: int) 
     cr.transition(ContainerState.RUNNING)
     cr.pid, cr.started_at, cr.reason, cr.message = pid, rfc3339(host.clock.now()), "", ""
     cr.exit_code, cr.finished_at = None, ""
+    cr.pull_failures, cr.pull_backoff_until = 0, 0.0
     host.records.save(rec)
 
 

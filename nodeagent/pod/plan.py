@@ -60,6 +60,13 @@ class RefuseContainer:
 
 
 @dataclass(frozen=True, slots=True)
+class PullBackOff:
+    """The image pull failed and its back-off runs: show ImagePullBackOff (once), retry at wall time `at`."""
+    name: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class WaitUntil:
     """Nothing to do for `name` before wall time `at` (restart or image-pull back-off): requeue then."""
     name: str
@@ -88,7 +95,7 @@ class WriteStatus:
 
 
 Action = Union[CreateRecord, EnsureSandbox, StartContainer, RestartContainer, KillContainer, RefuseContainer,
-               WaitUntil, TearDown, Terminate, Forget, WriteStatus]
+               PullBackOff, WaitUntil, TearDown, Terminate, Forget, WriteStatus]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,4 +152,6 @@ def _container(c: Obj, cr: ContainerRecord | None, policy: str, obs: Observed, n
         if cr.backoff_until > now:
             return [WaitUntil(name, cr.backoff_until)]
         return [RestartContainer(name, init)]
+    if cr is not None and cr.reason in PULL_REASONS and cr.image == c.get("image", "") and cr.pull_backoff_until > now:
+        return [PullBackOff(name, cr.pull_backoff_until)]
     return [StartContainer(name, init)]

@@ -39,6 +39,8 @@ class ContainerRecord:
     last_terminated: dict[str, Any] | None = None
     backoff_until: float = 0.0        # unix time before which no restart happens
     backoff_step: int = 0
+    pull_failures: int = 0            # failed pulls of `image` in a row (ImagePullBackOff)
+    pull_backoff_until: float = 0.0   # unix time before which `image` is not pulled again
 
     def transition(self, to: ContainerState) -> None:
         allowed = {ContainerState.WAITING: {ContainerState.RUNNING, ContainerState.WAITING},

@@ -148,3 +148,15 @@ def test_actions_are_frozen_values():
     with pytest.raises(AttributeError):
         a.name = "other"  # type: ignore[misc]
     assert a == P.StartContainer("main") and hash(a) == hash(P.StartContainer("main"))
+
+
+def test_failed_pull_waits_out_its_back_off_for_that_image_only():
+    r = rec(main=waiting("main", "ErrImagePull", image="busybox", pull_failures=1, pull_backoff_until=NOW + 10))
+    assert plan(pod(), r) == [P.EnsureSandbox(), P.PullBackOff("main", NOW + 10), P.WriteStatus()]
+    r.containers["main"].reason = "ImagePullBackOff"
+    assert P.PullBackOff("main", NOW + 10) in plan(pod(), r)
+    r.containers["main"].pull_backoff_until = NOW
+    assert P.StartContainer("main") in plan(pod(), r)           # back-off over: pull again
+    r.containers["main"].pull_backoff_until = NOW + 10
+    r.containers["main"].image = "other:1"                      # the spec names another image now
+    assert P.StartContainer("main") in plan(pod(), r)

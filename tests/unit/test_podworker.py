@@ -574,3 +574,55 @@ def test_qos_parents_and_besteffort_shares(world):
     run(sync(world))
     assert world.cgroups.limits["coracle/besteffort"].cpu_shares == 2
     assert world.cgroups.exists("coracle/burstable")
+
+
+def test_missing_image_backs_off_instead_of_flooding(world):
+    """Defect: a pod with a missing image was retried (with an event each time) on every sync, about 40 times a
+    second; now pulls back off per pod and image, 10 s doubling to 300 s."""
+    world.add_pod(image="crt-no-such-image:1")
+    pulls: list[float] = []
+    real_resolve = world.host.images.resolve
+
+    def resolve(ref: str):
+        pulls.append(world.clock.now())
+        return real_resolve(ref)
+    world.host.images.resolve = resolve  # type: ignore[method-assign]
+    t0 = world.clock.now()
+    reasons: set[str] = set()
+
+    wakes: list[float] = []
+    world.workers.actor.wake = lambda uid: wakes.append(world.clock.now())  # type: ignore[assignment]
+    world.workers.actor.requeue = lambda uid, delay: None  # type: ignore[assignment]
+
+    async def go():
+        for _ in range(180 * 4):               # this test syncs: every 0.25 s of 3 simulated minutes (the worst case)
+            await world.workers.sync(UID)
+            reasons.add(world.last_status()["containerStatuses"][0]["state"]["waiting"]["reason"])
+            world.clock.advance(0.25)
+        await world.workers.stop()
+    run(go())
+    assert [round(t - t0) for t in pulls] == [0, 10, 30, 70, 150]
+    assert wakes == pulls                      # each failed pull asks for the sync that shows the back-off
+    assert reasons == {"ErrImagePull", "ImagePullBackOff"}
+    evs = world.recorder.events
+    assert len(evs) == 3 * len(pulls)
+    assert [(e["type"], e["reason"]) for e in evs[:3]] == [("Warning", "Failed"), ("Warning", "Failed"),
+                                                           ("Normal", "BackOff")]
+    assert evs[0]["message"].startswith('Failed to pull image "crt-no-such-image:1": ')
+    assert evs[1]["message"] == "Error: ErrImagePull"
+    assert evs[2]["message"] == 'Back-off pulling image "crt-no-such-image:1"'
+    assert len(world.client.updates()) <= 2 * len(pulls)  # the status flips ErrImagePull <-> back-off, no more
+    rec = world.records.load(UID)
+    assert rec.containers["main"].pull_failures == 5 and world.runtime.calls == []
+
+
+def test_new_image_is_pulled_at_once_despite_the_back_off(world):
+    world.add_pod(image="crt-no-such-image:1")
+    run(sync(world))
+    pod = world.client.pods[UID]
+    pod["spec"]["containers"][0]["image"] = "busybox"
+    world.client.put(pod)
+    world.workers = world.new_workers()
+    run(sync(world))
+    assert world.last_status()["containerStatuses"][0]["state"].get("running")
+    assert world.records.load(UID).containers["main"].pull_failures == 0
