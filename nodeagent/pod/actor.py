@@ -22,7 +22,7 @@ from nodeagent.pod.clock import Clock
 from nodeagent.pod.events import Recorder
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.probes import PodProber, ProbeView, run_handler
-from nodeagent.pod.record import ContainerState, PodRecord
+from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 from nodeagent.pod.status_manager import StatusManager
 
 log = logging.getLogger("coracle.agent.worker")
@@ -92,6 +92,12 @@ class PodActor:
         elif isinstance(a, P.RestartContainer):
             await asyncio.to_thread(host.prepare_restart, rec, a.name)
             await self._start(pod, rec, _spec_container(pod, a.name))
+        elif isinstance(a, P.RefuseContainer):
+            cr = rec.containers.setdefault(a.name, ContainerRecord(a.name))
+            if (cr.reason, cr.message) != (a.reason, a.message):  # an event when it starts waiting, not per sync
+                cr.reason, cr.message = a.reason, a.message
+                await asyncio.to_thread(host.records.save, rec)
+                self.recorder.event(pod, "Warning", "Failed", f"Error: {a.message}")
         elif isinstance(a, P.KillContainer):
             self.recorder.event(pod, "Normal", "Killing", f"Container {a.name} failed liveness probe, will be restarted")
             await self.stop_container(pod, rec, _spec_container(pod, a.name), grace_period(pod))

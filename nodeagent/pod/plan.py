@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from nodeagent.pod import volumes
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 from nodeagent.pod.status import init_done, init_policy, phase, should_restart
 
@@ -129,20 +130,21 @@ def _running(pod: Obj, rec: PodRecord, obs: Observed, now: float) -> list[Action
     spec = pod.get("spec") or {}
     policy = spec.get("restartPolicy", "Always")
     actions: list[Action] = [EnsureSandbox()]
+    problems = volumes.unsupported(spec)
     for c in spec.get("initContainers") or []:  # in order, each to completion
         if init_done(rec.containers.get(c["name"])):
             continue
-        actions += _container(c, rec.containers.get(c["name"]), init_policy(policy), obs, now, True)
+        actions += _container(c, rec.containers.get(c["name"]), init_policy(policy), obs, now, problems, True)
         break
     else:
         for c in spec.get("containers") or []:
-            actions += _container(c, rec.containers.get(c["name"]), policy, obs, now, False)
+            actions += _container(c, rec.containers.get(c["name"]), policy, obs, now, problems, False)
     actions.append(WriteStatus())
     return actions
 
 
 def _container(c: Obj, cr: ContainerRecord | None, policy: str, obs: Observed, now: float,
-               init: bool) -> Iterable[Action]:
+               problems: dict[str, str], init: bool) -> Iterable[Action]:
     name = c["name"]
     if cr is not None and cr.state is ContainerState.RUNNING:
         return [KillContainer(name)] if name in obs.liveness_failed else []
@@ -152,6 +154,9 @@ def _container(c: Obj, cr: ContainerRecord | None, policy: str, obs: Observed, n
         if cr.backoff_until > now:
             return [WaitUntil(name, cr.backoff_until)]
         return [RestartContainer(name, init)]
+    refused = volumes.refusal(c, problems)
+    if refused is not None:
+        return [RefuseContainer(name, "CreateContainerConfigError", refused)]
     if cr is not None and cr.reason in PULL_REASONS and cr.image == c.get("image", "") and cr.pull_backoff_until > now:
         return [PullBackOff(name, cr.pull_backoff_until)]
     return [StartContainer(name, init)]

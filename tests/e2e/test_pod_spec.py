@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -154,6 +155,35 @@ def test_missing_configmap_key_is_a_config_error(kc: E2ECluster) -> None:
         _running(kc, "crt-cfgerr")
     finally:
         kc.kubectl("delete", "pod", "crt-cfgerr", "--wait=true", "--timeout=60s", timeout=70, check=False)
+
+
+def test_unsupported_volume_keeps_the_container_waiting(kc: E2ECluster) -> None:
+    """Defect: a pod with a configMap volume ran without its files.  The agent builds no volume type yet:
+    the container that mounts one waits with CreateContainerConfigError and an event names the volume."""
+    spec = {"containers": [box("main", "ls /cfg; sleep 3600", volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])],
+            "volumes": [{"name": "cfg", "configMap": {"name": "crt-cm"}}]}
+    kc.apply(json.dumps(pod("crt-vol", spec)))
+    msg = 'volume "cfg": volume type configMap is not supported on this node yet'
+    try:
+        w = wait_for(lambda: ((kc.pod("crt-vol")["status"].get("containerStatuses") or [{}])[0]
+                              .get("state", {}).get("waiting") or {}).get("reason") == "CreateContainerConfigError"
+                     and kc.pod("crt-vol")["status"]["containerStatuses"][0], 30, "CreateContainerConfigError")
+        assert w["state"]["waiting"]["message"] == msg and "containerID" not in w
+        assert kc.pod("crt-vol")["status"]["phase"] == "Pending"
+
+        def event() -> dict | None:
+            evs = json.loads(kc.kubectl("get", "events", "-o", "json").stdout)["items"]
+            return next((e for e in evs if e["involvedObject"].get("name") == "crt-vol"
+                         and e["reason"] == "Failed" and e["type"] == "Warning"), None)
+        ev = wait_for(event, 20, "the Failed event")
+        assert ev["message"] == f"Error: {msg}"
+        uid = kc.pod("crt-vol")["metadata"]["uid"]
+        ids = subprocess.run(["runc", "--root", os.path.join(kc.cluster.run_dir, "runc"), "list", "-q"],
+                             capture_output=True, text=True).stdout.split()
+        assert not [c for c in ids if c.startswith(uid)], "a container was created"
+        assert kc.inspect("crt-vol")["containers"][0]["runtimeId"] in ("", None)
+    finally:
+        kc.kubectl("delete", "pod", "crt-vol", "--wait=true", "--timeout=60s", timeout=70, check=False)
 
 
 def test_etc_hosts_and_resolv_conf(kc: E2ECluster) -> None:

@@ -160,3 +160,40 @@ def test_failed_pull_waits_out_its_back_off_for_that_image_only():
     r.containers["main"].pull_backoff_until = NOW + 10
     r.containers["main"].image = "other:1"                      # the spec names another image now
     assert P.StartContainer("main") in plan(pod(), r)
+
+
+def _with_volumes(mounts: dict[str, list[str]], vols: list[Obj], inits: tuple[str, ...] = ()) -> Obj:
+    p = pod(containers=tuple(mounts), inits=inits)
+    for c in p["spec"]["containers"] + p["spec"]["initContainers"]:
+        c["volumeMounts"] = [{"name": v, "mountPath": f"/{v}"} for v in mounts.get(c["name"], [])]
+    p["spec"]["volumes"] = vols
+    return p
+
+
+def test_container_mounting_a_volume_the_node_does_not_build_is_refused():
+    p = _with_volumes({"main": ["cfg"], "side": []}, [{"name": "cfg", "configMap": {"name": "cm"}}])
+    msg = 'volume "cfg": volume type configMap is not supported on this node yet'
+    assert plan(p, rec()) == [P.EnsureSandbox(), P.RefuseContainer("main", "CreateContainerConfigError", msg),
+                              P.StartContainer("side"), P.WriteStatus()]
+
+
+def test_unmounted_unsupported_volume_refuses_nothing():
+    p = _with_volumes({"main": []}, [{"name": "scratch", "emptyDir": {}}])
+    assert P.StartContainer("main") in plan(p, rec())
+
+
+def test_init_container_with_an_unsupported_volume_holds_the_pod():
+    p = _with_volumes({"main": []}, [{"name": "data", "hostPath": {"path": "/x"}}], inits=("i1",))
+    p["spec"]["initContainers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/d"}]
+    actions = plan(p, rec())
+    assert [type(a) for a in actions] == [P.EnsureSandbox, P.RefuseContainer, P.WriteStatus]
+    assert "volume type hostPath" in actions[1].message  # type: ignore[union-attr]
+
+
+def test_supported_types_is_the_one_list(monkeypatch: pytest.MonkeyPatch):
+    from nodeagent.pod import volumes
+    p = _with_volumes({"main": ["scratch"]}, [{"name": "scratch", "emptyDir": {}}])
+    assert isinstance(plan(p, rec())[1], P.RefuseContainer)
+    monkeypatch.setattr(volumes, "SUPPORTED_TYPES", frozenset({"emptyDir"}))
+    assert plan(p, rec())[1] == P.StartContainer("main")
+    assert volumes.volume_type({"name": "x"}) == "" and "no type" in volumes.unsupported({"volumes": [{"name": "x"}]})["x"]

@@ -626,3 +626,23 @@ def test_new_image_is_pulled_at_once_despite_the_back_off(world):
     run(sync(world))
     assert world.last_status()["containerStatuses"][0]["state"].get("running")
     assert world.records.load(UID).containers["main"].pull_failures == 0
+
+
+def test_container_with_an_unsupported_volume_waits_and_says_why(world):
+    """Defect: a pod with a configMap volume ran without its files; now the container waits."""
+    world.add_pod(containers=[{"name": "main", "image": "busybox", "command": ["sleep", "1"],
+                               "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}],
+                  volumes=[{"name": "cfg", "configMap": {"name": "cm"}}])
+
+    async def go():
+        for _ in range(3):
+            await world.workers.sync(UID)
+        await world.workers.stop()
+    run(go())
+    st = world.last_status()
+    w = st["containerStatuses"][0]["state"]["waiting"]
+    msg = 'volume "cfg": volume type configMap is not supported on this node yet'
+    assert st["phase"] == "Pending" and w == {"reason": "CreateContainerConfigError", "message": msg}
+    assert world.recorder.events == [{"name": "crt-pod", "uid": UID, "type": "Warning", "reason": "Failed",
+                                      "message": f"Error: {msg}"}]  # once, not once per sync
+    assert world.runtime.calls == [] and len(world.client.updates()) == 1
