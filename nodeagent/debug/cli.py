@@ -27,12 +27,14 @@ from nodeagent.debug.view import (
     cpu_quota_str,
     default_gateway,
     enter_targets,
+    format_startup,
     format_table,
     log_attempt,
     mem_str,
     pick_container,
     record_phase,
     resolve_pod,
+    startup_rows,
     tail,
 )
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
@@ -132,6 +134,7 @@ def inspect(d: Drivers, rec: PodRecord) -> Obj:
             "namespaces": inodes,
             "sharesPodNamespace": {k: inodes.get(k) == v for k, v in pod_inodes.items()} if inodes else {}})
     out["processes"] = [{"pid": p, "cmdline": d.host.cmdline(p)} for p in _cgroup_pids(d, rec.cgroup)]
+    out["startup"] = startup_rows(rec)
     return out
 
 
@@ -206,7 +209,18 @@ def _pod(d: Drivers, ref: str) -> PodRecord:
 
 
 def cmd_inspect(d: Drivers, a: argparse.Namespace) -> int:
-    _dump(inspect(d, _pod(d, a.pod)))
+    out = inspect(d, _pod(d, a.pod))
+    if a.output != "table":
+        _dump(out)
+        return 0
+    for k in ("namespace", "name", "uid", "phase", "ip", "hostVeth", "netns", "cgroupPath", "memory", "cpuQuota"):
+        print(f"{k + ':':<11} {_cell(out.get(k))}")
+    print("containers:")
+    print(format_table(("NAME", "STATE", "ATTEMPT", "PID", "REASON", "RUNTIME ID"),
+                       [[c["name"], c["state"], str(c["attempt"]), _cell(c["pid"]), _cell(c["reason"]),
+                         _cell(c["runtimeId"])] for c in out["containers"]]))
+    print("start-up phases:")
+    print(format_startup(out["startup"]) if out["startup"] else DASH)
     return 0
 
 
@@ -286,7 +300,9 @@ def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("-o", "--output", choices=("table", "json"), default="table")
     sub.add_parser("pods", parents=[out], help="the pods this node runs")
-    sub.add_parser("inspect", help="everything known about one pod (JSON)").add_argument("pod")
+    ins = sub.add_parser("inspect", help="everything known about one pod, with its start-up phases (JSON)")
+    ins.add_argument("pod")
+    ins.add_argument("-o", "--output", choices=("json", "table"), default="json")
     lg = sub.add_parser("logs", help="a container's log")
     lg.add_argument("pod")
     lg.add_argument("-c", "--container")

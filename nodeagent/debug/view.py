@@ -6,8 +6,10 @@ host access in host.py, the fork+setns in enter.py.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
+from nodeagent.pod import phases
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
 
 DASH = "-"
@@ -55,6 +57,30 @@ def record_phase(rec: PodRecord) -> str:
     if not cs or all(c.attempt == 0 and not c.started_at for c in cs):
         return "Pending"
     return "Running"  # between restarts (back-off): kube still says Running
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def startup_rows(rec: PodRecord) -> list[dict]:
+    """The pod's start-up phases in the order they began: phase, container (or None), start (RFC 3339,
+    milliseconds), durationMs, and sinceSeenMs (from the agent first seeing the pod to the phase's end)."""
+    items = sorted(rec.startup.items(), key=lambda kv: (kv[1][0], phases.PHASES.index(phases.split(kv[0])[0])
+                                                       if phases.split(kv[0])[0] in phases.PHASES else 99))
+    seen = rec.startup.get("seen", [items[0][1][0] if items else 0.0])[0]
+    rows = []
+    for key, (start, secs) in items:
+        name, container = phases.split(key)
+        rows.append({"phase": name, "container": container or None, "start": _stamp(start),
+                     "durationMs": round(secs * 1000, 3), "sinceSeenMs": round((start + secs - seen) * 1000, 3)})
+    return rows
+
+
+def format_startup(rows: Sequence[dict]) -> str:
+    return format_table(("PHASE", "CONTAINER", "START", "DURATION", "SINCE SEEN"),
+                        [[r["phase"], r["container"] or "", r["start"], f"{r['durationMs']:.1f}ms",
+                          f"{r['sinceSeenMs']:.1f}ms"] for r in rows])
 
 
 def human_bytes(n: int | None) -> str:

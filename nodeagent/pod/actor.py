@@ -17,6 +17,7 @@ from typing import Any
 
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
+from nodeagent.pod import phases
 from nodeagent.pod import plan as P
 from nodeagent.pod.clock import Clock
 from nodeagent.pod.events import Recorder
@@ -43,6 +44,12 @@ def _spec_container(pod: Obj, name: str) -> Obj:
     return next(c for c in (spec.get("initContainers") or []) + (spec.get("containers") or []) if c["name"] == name)
 
 
+def _all_running(pod: Obj, rec: PodRecord) -> bool:
+    cs = pod["spec"].get("containers") or []
+    return bool(cs) and all((cr := rec.containers.get(c["name"])) is not None and cr.state is ContainerState.RUNNING
+                            for c in cs)
+
+
 class PodActor:
     def __init__(self, host: PodHost, client: Client, recorder: Recorder, status: StatusManager,
                  wake: Callable[[str], None], requeue: Callable[[str, float], None],
@@ -51,14 +58,17 @@ class PodActor:
         self.wake, self.requeue, self.clock = wake, requeue, clock
         self._probers: dict[str, PodProber] = {}
 
-    async def act(self, uid: str, pod: Obj | None, rec: PodRecord | None, actions: list[P.Action]) -> None:
-        """Carry out `actions` in order.  Raises on a failed step (the worker retries the sync)."""
+    async def act(self, uid: str, pod: Obj | None, rec: PodRecord | None, actions: list[P.Action],
+                  seen: phases.Mark | None = None) -> None:
+        """Carry out `actions` in order (`seen`: when the worker first heard of the pod).  Raises on a
+        failed step (the worker retries the sync)."""
         wait: float | None = None
         for a in actions:
             if isinstance(a, P.CreateRecord):
                 assert pod is not None
                 md = pod["metadata"]
                 rec = PodRecord(uid=uid, namespace=md.get("namespace", ""), name=md["name"])
+                phases.done(rec, "seen", seen or phases.mark(self.clock), self.clock)
                 await asyncio.to_thread(self.host.records.save, rec)
                 continue
             if isinstance(a, P.Forget):
@@ -107,7 +117,12 @@ class PodActor:
             if not rec.finished:
                 self._sync_probes(pod, rec)
                 views = self.views(pod, rec)
-            await self.status.write(pod, rec, views)
+            first_running = phases.LAST_PHASE not in rec.startup and _all_running(pod, rec)
+            m = phases.mark(self.clock)
+            if await self.status.write(pod, rec, views) and first_running:
+                phases.done(rec, phases.LAST_PHASE, m, self.clock)
+                # after the status is out, off the start-up path; not fsynced (a diagnostic)
+                await asyncio.to_thread(host.records.save, rec, False)
         else:
             raise TypeError(f"unknown action {a!r}")
 

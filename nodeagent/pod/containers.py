@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cgroups import CgroupError
+from nodeagent.pod import phases
 from nodeagent.pod import spec as podspec
 from nodeagent.pod.clock import rfc3339
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
@@ -73,11 +74,15 @@ def start_container(host: PodHost, pod: Obj, rec: PodRecord, spec_c: Obj) -> lis
         cr.reason, cr.message = "CreateContainerError", "no command specified"
         host.records.save(rec)
         return []
+    clock = host.clock
+    m = phases.mark(clock)
     cdir = host.records.container_dir(rec.uid, name)
     host.rootfs.remove(cdir)  # a restart gets a fresh writable layer
     os.makedirs(cdir, exist_ok=True)
     root = host.rootfs.ensure(cdir, image)
+    phases.done(rec, "rootfs", m, clock, name)
     _crash_point("rootfs")
+    m = phases.mark(clock)
     limits = podspec.container_limits(spec_c)
     etc = os.path.join(host.records.pod_dir(rec.uid), "etc")
     mounts = tuple({"destination": f"/etc/{f}", "type": "bind", "source": os.path.join(etc, f),
@@ -97,6 +102,7 @@ def start_container(host: PodHost, pod: Obj, rec: PodRecord, spec_c: Obj) -> lis
         cpu_period_us=podspec.CPU_PERIOD_US, memory_limit_bytes=limits.memory_limit_bytes)
     spec, warnings = oci.build_spec(cfg, host.limits)
     write_bundle(cdir, spec)
+    phases.done(rec, "bundle", m, clock, name)
     _crash_point("bundle")
     log_path = host.records.log_path(rec.uid, name, cr.attempt)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -104,10 +110,14 @@ def start_container(host: PodHost, pod: Obj, rec: PodRecord, spec_c: Obj) -> lis
     cr.reason, cr.message = "ContainerCreating", ""
     host.records.save(rec)
     try:
+        m = phases.mark(clock)
         pid = host.runtime.create(rid, cdir, log_path=log_path, exit_file=os.path.join(cdir, "exit"),
                                   pid_file=os.path.join(cdir, "pid"))
+        phases.done(rec, "runc-create", m, clock, name)
         _crash_point("runc-create")
+        m = phases.mark(clock)
         host.runtime.start(rid)
+        phases.done(rec, "runc-start", m, clock, name)  # saved with the Running record below
         _crash_point("runc-start")
     except RuncError as e:
         host.runtime.delete(rid, force=True)
@@ -116,6 +126,7 @@ def start_container(host: PodHost, pod: Obj, rec: PodRecord, spec_c: Obj) -> lis
         return warnings
     _mark_running(host, rec, cr, pid)
     return warnings
+
 
 def _shared_pidns(host: PodHost, pod: Obj, rec: PodRecord, name: str) -> str | None:
     """shareProcessNamespace: join the PID namespace of the first running app container (no pause

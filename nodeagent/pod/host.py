@@ -24,7 +24,7 @@ from nodeagent.pod.network import Network
 from nodeagent.pod.record import PodRecord, RecordStore
 from nodeagent.runtime.runc import ContainerRuntime, RuncError
 from nodeagent.pod.sandbox import Sandbox
-from nodeagent.pod import containers
+from nodeagent.pod import containers, phases
 from nodeagent.pod.clock import Clock, RealClock, rfc3339
 
 log = logging.getLogger("coracle.agent.pod")
@@ -110,23 +110,32 @@ class PodHost:
         if not rec.cgroup:
             rec.cgroup = podspec.pod_cgroup(self.cgroup_root, pod)
             self.records.save(rec)
+        clock = self.clock
+        m = phases.mark(clock)
         paths = self.sandbox.ensure(rec.uid, hostname)
+        phases.done(rec, "sandbox", m, clock)
         crash_point("namespaces")
+        m = phases.mark(clock)
         if host_net:  # no veth, no IP: the pod uses the node's network and UTS namespaces
             ip, veth_name = self.host_ip, ""
             hostname = os.uname().nodename
         else:
             net = self.network.setup(rec.uid, paths.net)
             ip, veth_name = net.ip, net.host_veth
+        phases.done(rec, "network", m, clock)
         crash_point("network")
+        m = phases.mark(clock)
         self._ensure_qos_parents()
         self.cgroups.ensure(rec.cgroup, podspec.pod_resources(pod))
+        phases.done(rec, "cgroup", m, clock)
         crash_point("cgroup")
+        m = phases.mark(clock)
         etc = os.path.join(self.records.pod_dir(rec.uid), "etc")
         os.makedirs(etc, exist_ok=True)
         self._write(os.path.join(etc, "hosts"), podspec.hosts_file(pod, ip))
         self._write(os.path.join(etc, "hostname"), hostname + "\n")
         self._write(os.path.join(etc, "resolv.conf"), podspec.resolv_conf(pod, self.cluster_dns, _host_resolv()))
+        phases.done(rec, "etc", m, clock)
         changed = (rec.ip, rec.host_veth, rec.netns) != (ip, veth_name, paths.net)
         rec.ip, rec.host_veth = ip, veth_name
         rec.netns, rec.ipcns, rec.utsns = paths.net, paths.ipc, paths.uts

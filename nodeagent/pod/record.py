@@ -64,6 +64,7 @@ class PodRecord:
     utsns: str = ""
     started_at: str = ""
     finished: bool = False            # reached Succeeded/Failed: node resources released, logs kept
+    startup: dict[str, list[float]] = field(default_factory=dict)  # phase -> [wall start, seconds] (pod.phases)
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,14 +89,17 @@ class RecordStore:
     def log_path(self, uid: str, name: str, attempt: int) -> str:
         return os.path.join(self.root, uid, "logs", name, f"{attempt}.log")
 
-    def save(self, rec: PodRecord) -> None:
+    def save(self, rec: PodRecord, durable: bool = True) -> None:
+        """Atomic replace.  durable=False skips the fsync, for facts that may be lost in a power cut
+        (the start-up phases written after the status); a crash of the agent loses nothing either way."""
         d = self.pod_dir(rec.uid)
         os.makedirs(d, exist_ok=True)
         tmp = os.path.join(d, "record.json.tmp")
         with open(tmp, "w") as f:
             json.dump(rec.to_json(), f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, os.path.join(d, "record.json"))
 
     def load(self, uid: str) -> PodRecord | None:

@@ -14,6 +14,7 @@ import logging
 from typing import Any, Callable
 
 from apimachinery.client import Client
+from nodeagent.pod import phases
 from nodeagent.pod import plan as P
 from nodeagent.pod.actor import PodActor
 from nodeagent.pod.backoff import SYNC_RETRY
@@ -36,11 +37,14 @@ class PodWorkers:
         self._pending: set[str] = set()
         self._tasks: dict[str, asyncio.Task] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._seen: dict[str, phases.Mark] = {}  # uid -> when first heard of, until its record exists
 
     # -- dispatch ----------------------------------------------------------
     def update(self, uid: str) -> None:
         """Sync uid soon (coalesced: one pending sync per uid).  Safe to call from any coroutine."""
         self._pending.add(uid)
+        if uid not in self._seen:
+            self._seen[uid] = phases.mark(self.clock)
         if uid not in self._tasks:
             self._tasks[uid] = asyncio.get_running_loop().create_task(self._run(uid))
 
@@ -91,4 +95,6 @@ class PodWorkers:
         obs = P.Observed(record=rec, sandbox_exists=pod is None and host.sandbox.exists(uid),
                          liveness_failed=self.actor.liveness_failed(pod, rec) if pod is not None else frozenset())
         actions = P.plan(pod, obs, self.clock.now())
-        await self.actor.act(uid, pod, rec, actions)
+        await self.actor.act(uid, pod, rec, actions, self._seen.get(uid))
+        if pod is None or rec is not None or any(isinstance(a, P.CreateRecord) for a in actions):
+            self._seen.pop(uid, None)

@@ -8,7 +8,9 @@ After a warm-up, N rounds one after another: one floor pod, then one busybox pod
 through the API, so that both see the same machine load.  A pod's latency runs
 from just before its POST to the watch event that shows phase Running with the
 container running; the watch also stamps the POST's return and the binding
-(spec.nodeName), splitting the latency into API, scheduler and agent.
+(spec.nodeName), splitting the latency into API, scheduler and agent; the agent's part is split
+further by the start-up phases each pod's record keeps (nodeagent.pod.phases,
+read from the agent's state dir as `coracle debug inspect` does), median per phase.
 Everything is removed at the end, also on Ctrl-C, SIGTERM or an error.
 """
 from __future__ import annotations
@@ -36,6 +38,9 @@ import floor
 from apimachinery import kinds
 from apimachinery.client import Client
 from coracle.localcluster import LocalCluster
+from nodeagent.debug.view import startup_rows
+from nodeagent.pod.phases import PHASES
+from nodeagent.pod.record import RecordStore
 from nodeagent.runtime.images import ImageStore
 
 PODS = kinds.lookup("", "v1", "pods")
@@ -124,8 +129,24 @@ class Watcher:
         self.running[name] = asyncio.Event()
 
 
-async def run_pods(api_url: str, run: str, warmup: int, n: int, timeout: float,
-                   fl: floor.Floor) -> tuple[list[Timeline], list[dict[str, float]], list[dict[str, float]]]:
+def agent_phases(state_dir: str, names: set[str]) -> list[dict[str, float]]:
+    """Per pod of `names` still on the node: phase -> milliseconds (a phase of several containers: summed)."""
+    out = []
+    for rec in RecordStore(state_dir).load_all():
+        if rec.name in names and rec.startup:
+            ms: dict[str, float] = {}
+            for r in startup_rows(rec):
+                ms[r["phase"]] = ms.get(r["phase"], 0.0) + r["durationMs"]
+            seen = [r for r in startup_rows(rec) if r["phase"] == "status"]
+            if seen:
+                ms["seen-to-status"] = seen[0]["sinceSeenMs"]
+            out.append(ms)
+    return out
+
+
+async def run_pods(api_url: str, run: str, warmup: int, n: int, timeout: float, fl: floor.Floor,
+                   state_dir: str) -> tuple[list[Timeline], list[dict[str, float]], list[dict[str, float]],
+                                            list[dict[str, float]]]:
     """Warm-up pods, then n measured pods, one after another, each right after a floor pod
     (so both see the same machine load); deletes them all before returning."""
     assert PODS is not None
@@ -158,7 +179,15 @@ async def run_pods(api_url: str, run: str, warmup: int, n: int, timeout: float,
                                    f"{json.dumps(pod.get('status'))[:600]}") from None
             if i >= warmup:
                 out.append(w.pods[name])
-        return out, builds, downs
+        # the "status" phase is saved just after the write the watch saw: wait (bounded) for it
+        measured = set(names[warmup:])
+        deadline = time.monotonic() + 5
+        while True:
+            phases = agent_phases(state_dir, measured)
+            if time.monotonic() > deadline or sum("status" in p for p in phases) == len(measured):
+                break
+            await asyncio.sleep(0.05)
+        return out, builds, downs, phases
     finally:
         if task is not None:
             task.cancel()
@@ -185,7 +214,7 @@ async def delete_all(client: Client, names: list[str], timeout: float = 60.0) ->
 
 
 def summarise(floor_builds: list[dict[str, float]], floor_downs: list[dict[str, float]],
-              pods: list[Timeline]) -> Obj:
+              pods: list[Timeline], phases: list[dict[str, float]] | None = None) -> Obj:
     """Everything printed, in milliseconds (pure)."""
     ms = 1000.0
     totals = [sum(b.values()) for b in floor_builds]
@@ -201,7 +230,11 @@ def summarise(floor_builds: list[dict[str, float]], floor_downs: list[dict[str, 
                   "p50_ms": med(totals), "p99_ms": pct(totals, 99), "max_ms": max(totals)},
         "pods": {"n": len(lat), "p50_ms": med(lat), "p99_ms": pct(lat, 99), "max_ms": max(lat),
                  "split_median_ms": {k: med(v) for k, v in split.items() if v},
-                 "latencies_ms": [round(x, 1) for x in lat]},
+                 "latencies_ms": [round(x, 1) for x in lat],
+                 "agent_phases_median_ms": {k: med(p[k] for p in phases or [] if k in p)
+                                            for k in (*PHASES, "seen-to-status")
+                                            if any(k in p for p in phases or [])},
+                 "agent_phases_n": len(phases or [])},
         "ratio_p50": med(lat) / med(totals), "ratio_p99": pct(lat, 99) / pct(totals, 99),
     }
 
@@ -218,6 +251,11 @@ def table(r: Obj) -> str:
               f"{'ratio pod/floor':<28} {r['ratio_p50']:8.1f}x {r['ratio_p99']:7.1f}x",
               "pod latency split (median): " + ", ".join(f"{k} {v:.1f}" for k, v in p["split_median_ms"].items()) + " ms"
               " (post = POST round trip; schedule = to spec.nodeName; agent = to Running in the watch)"]
+    ph = p.get("agent_phases_median_ms") or {}
+    if ph:
+        lines += ["", f"agent start-up phases, median of {p['agent_phases_n']} pods (the pod records; "
+                      "seen = first sync to record saved):"]
+        lines += [f"  {k:<15} {v:7.1f} ms" for k, v in ph.items()]
     return "\n".join(lines)
 
 
@@ -255,8 +293,9 @@ def main(argv: list[str]) -> int:
         log(f"pod-startup: cluster up (API {cluster.api_url}, bridge crtb{tag}) ...")
         cluster.up(timeout=90)
         log(f"pod-startup: {a.warmup} warm-up + {a.pods} pods, one after another, each after a floor pod ...")
-        pods, fb, fd = asyncio.run(run_pods(cluster.api_url, tag, a.warmup, a.pods, a.pod_timeout, fl))
-        result = summarise(fb, fd, pods)
+        pods, fb, fd, ph = asyncio.run(run_pods(cluster.api_url, tag, a.warmup, a.pods, a.pod_timeout, fl,
+                                                cluster.data_dir))
+        result = summarise(fb, fd, pods, ph)
     except KeyboardInterrupt:
         print("pod-startup: interrupted; cleaning up", file=sys.stderr)
         result = None

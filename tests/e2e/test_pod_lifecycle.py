@@ -119,7 +119,12 @@ def test_agent_sigkill_readopts_and_cleans_pods_deleted_meanwhile(kc: E2ECluster
     try:
         for n in ("crt-keep", "crt-gone"):
             kc.kubectl("wait", "--for=condition=Ready", f"pod/{n}", "--timeout=60s", timeout=70)
-        kc.inspect("crt-keep")
+        startup = wait_for(lambda: (s := kc.inspect("crt-keep")["startup"]) and s[-1]["phase"] == "status" and s,
+                           10, "the start-up phases in debug inspect")
+        assert [(r["phase"], r["container"]) for r in startup] == [
+            ("seen", None), ("sandbox", None), ("network", None), ("cgroup", None), ("etc", None),
+            ("rootfs", "main"), ("bundle", "main"), ("runc-create", "main"), ("runc-start", "main"), ("status", None)]
+        assert all(r["durationMs"] >= 0 for r in startup) and startup[-1]["sinceSeenMs"] > startup[7]["durationMs"]
         kc.inspect("crt-gone")
         keep_uid, gone_uid = kc.pod("crt-keep")["metadata"]["uid"], kc.pod("crt-gone")["metadata"]["uid"]
         before = kc.pod("crt-keep")["status"]["containerStatuses"][0]
@@ -135,6 +140,7 @@ def test_agent_sigkill_readopts_and_cleans_pods_deleted_meanwhile(kc: E2ECluster
         cs = kc.pod("crt-keep")["status"]["containerStatuses"][0]
         assert cs["restartCount"] == 0 and cs["containerID"] == before["containerID"]
         assert cs["state"]["running"]["startedAt"] == before["state"]["running"]["startedAt"]
+        assert kc.inspect("crt-keep")["startup"] == startup  # re-adopting does not rewrite the start-up
     finally:
         _delete(kc, "crt-keep", "crt-gone")
 

@@ -276,3 +276,43 @@ def test_enter_refuses_stopped_container_and_gone_sandbox(world: World, capsys: 
     assert world.run("enter", "db") == 1
     assert "gone" in capsys.readouterr().err
     assert world.run("pods", "--", "x") == 2
+
+
+T0 = 1_700_000_000.0
+STARTUP = {"seen": [T0, 0.002], "sandbox": [T0 + 0.003, 0.0015], "network": [T0 + 0.005, 0.0153],
+           "cgroup": [T0 + 0.021, 0.0006], "etc": [T0 + 0.022, 0.0002], "rootfs/app": [T0 + 0.023, 0.0015],
+           "bundle/app": [T0 + 0.025, 0.0005], "runc-create/app": [T0 + 0.026, 0.0668],
+           "runc-start/app": [T0 + 0.093, 0.0071], "status": [T0 + 0.101, 0.004]}
+
+
+def _with_startup(world: World) -> None:
+    rec = world.store.load(UID_WEB)
+    assert rec is not None
+    rec.startup = dict(reversed(list(STARTUP.items())))  # stored in any order: shown in the order they began
+    world.store.save(rec)
+
+
+def test_inspect_json_shows_startup_phases(world: World, capsys: pytest.CaptureFixture) -> None:
+    _with_startup(world)
+    assert world.run("inspect", "web", "-o", "json") == 0
+    rows = json.loads(capsys.readouterr().out)["startup"]
+    assert [(r["phase"], r["container"]) for r in rows] == [
+        ("seen", None), ("sandbox", None), ("network", None), ("cgroup", None), ("etc", None), ("rootfs", "app"),
+        ("bundle", "app"), ("runc-create", "app"), ("runc-start", "app"), ("status", None)]
+    net = rows[2]
+    assert net["start"] == "2023-11-14T22:13:20.005Z" and net["durationMs"] == 15.3
+    assert rows[-1]["sinceSeenMs"] == 105.0   # seen to status written
+    assert world.run("inspect", "db") == 0    # a record without phases (an older agent): an empty list
+    assert json.loads(capsys.readouterr().out)["startup"] == []
+
+
+def test_inspect_table_shows_startup_phases(world: World, capsys: pytest.CaptureFixture) -> None:
+    _with_startup(world)
+    assert world.run("inspect", "web", "-o", "table") == 0
+    out = capsys.readouterr().out
+    assert "name:       web" in out and "start-up phases:" in out
+    lines = out[out.index("start-up phases:"):].splitlines()[1:]
+    assert lines[0].split() == ["PHASE", "CONTAINER", "START", "DURATION", "SINCE", "SEEN"]
+    assert lines[3].split() == ["network", "-", "2023-11-14T22:13:20.005Z", "15.3ms", "20.3ms"]
+    assert lines[8].split()[:2] == ["runc-create", "app"] and lines[8].split()[3] == "66.8ms"
+    assert lines[-1].split()[0] == "status"

@@ -646,3 +646,40 @@ def test_container_with_an_unsupported_volume_waits_and_says_why(world):
     assert world.recorder.events == [{"name": "crt-pod", "uid": UID, "type": "Warning", "reason": "Failed",
                                       "message": f"Error: {msg}"}]  # once, not once per sync
     assert world.runtime.calls == [] and len(world.client.updates()) == 1
+
+
+class TickingClock(FakeClock):
+    """Every reading of the monotonic clock moves time on by 1 ms: each phase takes a known, nonzero time."""
+
+    def monotonic(self) -> float:
+        self.advance(0.001)
+        return super().monotonic()
+
+
+def test_startup_phases_are_recorded_with_the_saves_that_happen_anyway(tmp_path):
+    w = World(tmp_path)
+    w.host.clock = w.clock = TickingClock(1_700_000_000.0)
+    w.workers = w.new_workers()
+    w.add_pod()
+    saves: list[bool] = []
+    real_save = w.records.save
+
+    def save(rec, durable=True):
+        saves.append(durable)
+        real_save(rec, durable)
+    w.records.save = save  # type: ignore[method-assign]
+
+    async def go():
+        w.workers.update(UID)                 # first heard of: "seen" starts here
+        await _until(lambda: w.client.updates())
+        await w.workers.sync(UID)             # a second sync changes nothing
+        await w.workers.stop()
+    run(go())
+    assert saves.count(True) == 5             # record, cgroup, sandbox, ContainerCreating, Running: as before
+    assert saves.count(False) == 1            # the "status" phase, after the status write, not fsynced
+    st = w.records.load(UID).startup
+    assert list(st) == ["seen", "sandbox", "network", "cgroup", "etc", "rootfs/main", "bundle/main",
+                        "runc-create/main", "runc-start/main", "status"]
+    assert all(secs > 0 for _, secs in st.values())
+    starts = [start for start, _ in st.values()]
+    assert starts == sorted(starts) and starts[0] >= 1_700_000_000.0
