@@ -17,9 +17,9 @@ from typing import Any
 
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
-from nodeagent.pod import phases
+from nodeagent.pod import phases, podlog
 from nodeagent.pod import plan as P
-from nodeagent.pod.clock import Clock
+from nodeagent.pod.clock import Clock, rfc3339
 from nodeagent.pod.events import Recorder
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.probes import PodProber, ProbeView, run_handler
@@ -57,6 +57,9 @@ class PodActor:
         self.host, self.client, self.recorder, self.status = host, client, recorder, status
         self.wake, self.requeue, self.clock = wake, requeue, clock
         self._probers: dict[str, PodProber] = {}
+
+    def _log(self, uid: str, pod: Obj | None, rec: PodRecord | None = None) -> podlog.PodLogger:
+        return podlog.for_pod(log, self.host.node_name, uid, pod, rec)
 
     async def act(self, uid: str, pod: Obj | None, rec: PodRecord | None, actions: list[P.Action],
                   seen: phases.Mark | None = None) -> None:
@@ -107,8 +110,10 @@ class PodActor:
             if (cr.reason, cr.message) != (a.reason, a.message):  # an event when it starts waiting, not per sync
                 cr.reason, cr.message = a.reason, a.message
                 await asyncio.to_thread(host.records.save, rec)
+                self._log(rec.uid, pod, rec).warning("container %s not started: %s: %s", a.name, a.reason, a.message)
                 self.recorder.event(pod, "Warning", "Failed", f"Error: {a.message}")
         elif isinstance(a, P.KillContainer):
+            self._log(rec.uid, pod, rec).info("killing container %s: liveness probe failed", a.name)
             self.recorder.event(pod, "Normal", "Killing", f"Container {a.name} failed liveness probe, will be restarted")
             await self.stop_container(pod, rec, _spec_container(pod, a.name), grace_period(pod))
             self.wake(rec.uid)
@@ -133,13 +138,17 @@ class PodActor:
         for w in warnings:
             self.recorder.event(pod, "Warning", "LimitClamped", w)
         cr = rec.containers[name]
+        plog = self._log(uid, pod, rec)
         if cr.state is ContainerState.RUNNING:
+            plog.info("started container %s (attempt %d, pid %d)", name, cr.attempt, cr.pid)
             self.recorder.event(pod, "Normal", "Started", f"Started container {name}")
             hook = (c.get("lifecycle") or {}).get("postStart")
             if hook and not await run_handler(hook, c, rec.ip, cr.runtime_id, HOOK_TIMEOUT, host.exec_in):
                 self.recorder.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed for container {name}")
                 await self.stop_container(pod, rec, c, grace_period(pod))
-        elif cr.state is ContainerState.WAITING and cr.reason == "ErrImagePull":
+        elif cr.state is ContainerState.WAITING and cr.reason:
+            plog.warning("container %s not started: %s: %s", name, cr.reason, cr.message)
+        if cr.state is ContainerState.WAITING and cr.reason == "ErrImagePull":
             self.recorder.event(pod, "Warning", "Failed", f"Failed to pull image \"{c.get('image')}\": {cr.message}")
             self.recorder.event(pod, "Warning", "Failed", "Error: ErrImagePull")
             self.wake(uid)  # the next sync shows ImagePullBackOff and waits it out
@@ -155,6 +164,8 @@ class PodActor:
         image = c.get("image", "")
         cr.reason, cr.message = "ImagePullBackOff", f"Back-off pulling image \"{image}\": ErrImagePull: {cr.message}"
         await asyncio.to_thread(self.host.records.save, rec)
+        self._log(rec.uid, pod, rec).info("back-off pulling image %s for container %s until %s", image, c["name"],
+                                          rfc3339(cr.pull_backoff_until))
         self.recorder.event(pod, "Normal", "BackOff", f"Back-off pulling image \"{image}\"")
 
     # -- probes ------------------------------------------------------------
@@ -232,6 +243,7 @@ class PodActor:
         """Graceful stop of every running container at once; tear down; then remove the API object."""
         uid = meta.uid(pod)
         self.forget_probes(uid)
+        self._log(uid, pod, rec).info("stopping pod %s (deletion requested, grace %ss)", uid, grace_period(pod))
         if rec is not None and not rec.finished:
             spec = pod["spec"]
             running = [c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
@@ -251,7 +263,10 @@ class PodActor:
 
     async def teardown(self, uid: str, rec: PodRecord | None, keep_record: bool) -> list[str]:
         self.forget_probes(uid)
+        plog = self._log(uid, None, rec)
         errs = await asyncio.to_thread(self.host.teardown, uid, rec, keep_record)
         for e in errs:
-            log.warning("teardown of pod %s: %s", uid, e)
+            plog.warning("teardown of pod %s: %s", uid, e)
+        if not errs:
+            plog.info("pod %s torn down%s", uid, " (finished; record and logs kept)" if keep_record else "")
         return errs

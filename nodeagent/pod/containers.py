@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cgroups import CgroupError
-from nodeagent.pod import phases
+from nodeagent.pod import phases, podlog
 from nodeagent.pod import spec as podspec
 from nodeagent.pod.clock import rfc3339
 from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord
@@ -196,6 +196,8 @@ def check_exit(host: PodHost, rec: PodRecord, name: str, spec_c: Obj | None = No
     cr.transition(ContainerState.EXITED)
     cr.exit_code, cr.finished_at = code, rfc3339(finished)
     cr.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+    podlog.for_pod(log, host.node_name, rec.uid, rec=rec).info("container %s exited with code %d (%s)", name, code,
+                                                               cr.reason)
     cr.message = termination_message(host, rec, name, spec_c)
     # the back-off runs on the agent's clock from when the exit was noticed (a shim's exit time is
     # another clock's reading; it only goes into finishedAt)
@@ -220,5 +222,5 @@ def signal_container(host: PodHost, rec: PodRecord, name: str, sig: int) -> None
         try:
             host.runtime.kill(cr.runtime_id, sig, all=sig == signal.SIGKILL)
         except RuncError as e:
-            log.debug("kill %s: %s", cr.runtime_id, e)
+            podlog.for_pod(log, host.node_name, rec.uid, rec=rec).debug("kill %s: %s", cr.runtime_id, e)
 

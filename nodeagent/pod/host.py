@@ -24,7 +24,7 @@ from nodeagent.pod.network import Network
 from nodeagent.pod.record import PodRecord, RecordStore
 from nodeagent.runtime.runc import ContainerRuntime, RuncError
 from nodeagent.pod.sandbox import Sandbox
-from nodeagent.pod import containers, phases
+from nodeagent.pod import containers, phases, podlog
 from nodeagent.pod.clock import Clock, RealClock, rfc3339
 
 log = logging.getLogger("coracle.agent.pod")
@@ -202,7 +202,7 @@ class PodHost:
                 ids |= {c.get("id", "") for c in self.runtime.list() if c.get("id", "").startswith(uid + "-")}
                 break
             except RuncError as e:
-                log.debug("runc list (retrying): %s", e)
+                podlog.for_pod(log, self.node_name, uid, rec=rec).debug("runc list (retrying): %s", e)
                 time.sleep(0.02)
         for rid in sorted(ids):
             attempt(f"runc delete {rid}", self.runtime.delete, rid, True)

@@ -14,7 +14,7 @@ import logging
 from typing import Any, Callable
 
 from apimachinery.client import Client
-from nodeagent.pod import phases
+from nodeagent.pod import phases, podlog
 from nodeagent.pod import plan as P
 from nodeagent.pod.actor import PodActor
 from nodeagent.pod.backoff import SYNC_RETRY
@@ -66,7 +66,8 @@ class PodWorkers:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # retried with back-off; the pod never blocks others
-                    log.warning("sync of pod %s failed: %s", uid, e, exc_info=log.isEnabledFor(logging.DEBUG))
+                    plog = podlog.for_pod(log, self.host.node_name, uid, self.desired(uid))
+                    plog.warning("sync of pod %s failed: %s", uid, e, exc_info=log.isEnabledFor(logging.DEBUG))
                     failures = SYNC_RETRY.next_count(failures)
                     self.update_after(uid, SYNC_RETRY.delay(failures))
         finally:

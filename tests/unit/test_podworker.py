@@ -683,3 +683,32 @@ def test_startup_phases_are_recorded_with_the_saves_that_happen_anyway(tmp_path)
     assert all(secs > 0 for _, secs in st.values())
     starts = [start for start, _ in st.values()]
     assert starts == sorted(starts) and starts[0] >= 1_700_000_000.0
+
+
+def test_pod_log_lines_carry_pod_namespace_uid_and_node(world, caplog):
+    world.add_pod()
+    caplog.set_level("DEBUG", logger="coracle.agent")
+
+    async def go():
+        await world.workers.sync(UID)
+        world.runtime.simulate_exit(world.rid, 3)
+        await world.workers.sync(UID)
+        del world.client.pods[UID]
+        await world.workers.sync(UID)
+        await world.workers.stop()
+    run(go())
+    lines = [r for r in caplog.records if r.name.startswith("coracle.agent")]
+    msgs = [r.getMessage() for r in lines]
+    assert any(m.startswith("started container main (attempt 0, pid ") for m in msgs)
+    assert any(m == "container main exited with code 3 (Error)" for m in msgs)
+    assert any(m.startswith(f"pod {UID} torn down") for m in msgs)
+    for r in lines:
+        assert (r.pod, r.namespace, r.uid, r.node) == ("crt-pod", "default", UID, "crt-node"), r.getMessage()
+
+
+def test_pod_log_fields_fall_back_to_the_record():
+    from nodeagent.pod import podlog
+    from nodeagent.pod.record import PodRecord
+    rec = PodRecord(uid="u1", namespace="ns", name="n")
+    assert podlog.fields("node-a", "u1", None, rec) == {"pod": "n", "namespace": "ns", "uid": "u1", "node": "node-a"}
+    assert podlog.fields("node-a", "u2") == {"pod": "", "namespace": "", "uid": "u2", "node": "node-a"}
