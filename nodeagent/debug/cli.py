@@ -27,7 +27,7 @@ from nodeagent.debug.view import (
     cpu_quota_str,
     default_gateway,
     enter_targets,
-    format_startup,
+    format_inspect,
     format_table,
     log_attempt,
     mem_str,
@@ -213,14 +213,7 @@ def cmd_inspect(d: Drivers, a: argparse.Namespace) -> int:
     if a.output != "table":
         _dump(out)
         return 0
-    for k in ("namespace", "name", "uid", "phase", "ip", "hostVeth", "netns", "cgroupPath", "memory", "cpuQuota"):
-        print(f"{k + ':':<11} {_cell(out.get(k))}")
-    print("containers:")
-    print(format_table(("NAME", "STATE", "ATTEMPT", "PID", "REASON", "RUNTIME ID"),
-                       [[c["name"], c["state"], str(c["attempt"]), _cell(c["pid"]), _cell(c["reason"]),
-                         _cell(c["runtimeId"])] for c in out["containers"]]))
-    print("start-up phases:")
-    print(format_startup(out["startup"]) if out["startup"] else DASH)
+    print(format_inspect(out))
     return 0
 
 

@@ -83,6 +83,21 @@ def format_startup(rows: Sequence[dict]) -> str:
                           f"{r['sinceSeenMs']:.1f}ms"] for r in rows])
 
 
+def _cell(v: object) -> str:
+    return DASH if v is None or v == "" else str(v)
+
+
+def format_inspect(out: dict) -> str:
+    """`debug inspect -o table`: the pod's summary, its containers, its start-up phases."""
+    lines = [f"{k + ':':<11} {_cell(out.get(k))}" for k in
+             ("namespace", "name", "uid", "phase", "ip", "hostVeth", "netns", "cgroupPath", "memory", "cpuQuota")]
+    lines += ["containers:", format_table(("NAME", "STATE", "ATTEMPT", "PID", "REASON", "RUNTIME ID"), [
+        [c["name"], c["state"], str(c["attempt"]), _cell(c["pid"]), _cell(c["reason"]), _cell(c["runtimeId"])]
+        for c in out["containers"]])]
+    lines += ["start-up phases:", format_startup(out["startup"]) if out["startup"] else DASH]
+    return "\n".join(lines)
+
+
 def human_bytes(n: int | None) -> str:
     if n is None:
         return "max"

@@ -211,7 +211,8 @@ class PodActor:
     # -- stopping ----------------------------------------------------------
     async def stop_container(self, pod: Obj, rec: PodRecord, c: Obj, grace: float) -> None:
         """preStop hook, SIGTERM, wait out the grace period (the hook's time counts), SIGKILL; returns once
-        the exit is recorded (or 5 s after SIGKILL)."""
+        the exit is recorded (or 5 s after SIGKILL).  The grace period runs on the injected clock's
+        monotonic time (a FakeClock's only moves when the test advances it); exits are polled every 50 ms."""
         host, name = self.host, c["name"]
         cr = rec.containers.get(name)
         if cr is None or cr.state is not ContainerState.RUNNING:
