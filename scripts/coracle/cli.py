@@ -16,9 +16,10 @@ import socket
 import sys
 
 
-def _logging(level: str, log_format: str = "text") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _logging(a: argparse.Namespace) -> None:
+    from apimachinery import logs
+    node = (a.node_name or socket.gethostname().lower()) if a.cmd == "agent" else ""
+    logs.configure(a.log_level, a.log_format, {"node": node})
 
 
 def cmd_master(a: argparse.Namespace) -> int:
@@ -79,6 +80,9 @@ def cmd_image(a: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="coracle", description="A small Kubernetes-compatible cluster.")
     p.add_argument("--log-level", default=os.environ.get("CORACLE_LOG_LEVEL", "info"))
+    p.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CORACLE_LOG_FORMAT", "text"),
+                   help="text: one line an event, with key=value fields (pod, namespace, uid, node); json: one "
+                        "JSON object a line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     m = sub.add_parser("master", help="run the API server, scheduler and controllers")
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     im.set_defaults(fn=cmd_image)
 
     a = p.parse_args(argv)
-    _logging(a.log_level)
+    _logging(a)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return int(a.fn(a) or 0)
 
