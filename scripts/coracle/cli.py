@@ -35,12 +35,21 @@ def cmd_master(a: argparse.Namespace) -> int:
     except RuntimeConfigError as e:
         print(f"coracle master: {e}", file=sys.stderr)
         return 2
+    from master.apiserver.eventttl import parse_duration
+    try:
+        event_ttl = parse_duration(a.event_ttl)
+        if event_ttl <= 0:
+            raise ValueError(f"--event-ttl must be positive, not {a.event_ttl!r}")
+    except ValueError as e:
+        print(f"coracle master: --event-ttl: {e}", file=sys.stderr)
+        return 2
     api = a.api or f"http://{a.bind}:{a.port}"
     if a.kubeconfig:
         os.makedirs(os.path.dirname(a.kubeconfig) or ".", exist_ok=True)
         m.write_kubeconfig(a.kubeconfig, api)
     asyncio.run(m.run(a.store, a.bind, a.port, comps, api, a.cluster_cidr, watch_window=a.watch_window_seconds,
-                      apis=apis, sa_key_file=a.service_account_key_file, sa_issuer=a.service_account_issuer))
+                      apis=apis, sa_key_file=a.service_account_key_file, sa_issuer=a.service_account_issuer,
+                      event_ttl=event_ttl))
     return 0
 
 
@@ -103,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(upstream's --service-account-signing-key-file; default: sa.key in the master's data dir)")
     m.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local",
                    help="the iss claim of service-account tokens")
+    m.add_argument("--event-ttl", default="1h0m0s",
+                   help="how long an Event is kept after its last write, a Go duration (1h, 30m, 90s)")
     m.set_defaults(fn=cmd_master)
 
     ag = sub.add_parser("agent", help="run the node agent (as root)")
