@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from apimachinery import kinds
+from apimachinery.logs import obj_fields
 from apimachinery.client import Client, StatusError
 from apimachinery.events_correlator import Correlator, Result, rfc3339
 
@@ -44,6 +45,11 @@ def object_reference(obj: Obj) -> Obj:
            "uid": md.get("uid", ""), "apiVersion": obj.get("apiVersion", ""),
            "resourceVersion": md.get("resourceVersion", "")}
     return {k: v for k, v in ref.items() if v}
+
+
+def _about(ref: Obj) -> dict[str, str]:
+    """The log fields of the object an event is about (its involvedObject)."""
+    return obj_fields({"kind": ref.get("kind", ""), "metadata": ref})
 
 
 class EventRecorder:
@@ -92,7 +98,7 @@ class EventRecorder:
         if self._closed:
             return
         if etype not in TYPES:
-            log.error("unsupported event type %r (reason %s)", etype, reason)
+            log.error("unsupported event type %r (reason %s): not recorded", etype, reason, extra=obj_fields(obj))
             return
         result = self.correlator.correlate(self.make_event(obj, etype, reason, message))
         if result.skip:
@@ -104,8 +110,7 @@ class EventRecorder:
             self._queue.put_nowait(result)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.debug("event %s about %s dropped: %d writes queued", reason, result.event and
-                      result.event["involvedObject"].get("name"), self._queue_size)
+            log.debug("event %s dropped: %d writes queued", reason, self._queue_size, extra=obj_fields(obj))
 
     async def _write_all(self, queue: asyncio.Queue[Result]) -> None:
         while True:
@@ -133,8 +138,7 @@ class EventRecorder:
                 written = await self.client.create(EVENTS, ns, dict(ev, metadata=md))
         except (StatusError, httpx.HTTPError, OSError) as e:
             self.dropped += 1
-            log.debug("event %s about %s/%s not recorded: %s", ev.get("reason"), ns,
-                      ev["involvedObject"].get("name"), e)
+            log.debug("event %s not recorded: %s", ev.get("reason"), e, extra=_about(ev["involvedObject"]))
             return
         self.written += 1
         self.correlator.update_state(result.key, written)

@@ -119,7 +119,7 @@ class EventTTL:
                 gone += 1
             except Exception as e:  # an APIError (404, 409) or the store failing: try again next sweep
                 if getattr(e, "code", None) not in (404, 409):
-                    log.warning("event %s/%s not expired: %s", ns, name, e)
+                    log.warning("event not expired: %s", e, extra={"kind": "Event", "namespace": ns, "object": name})
             if i % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
         if gone:

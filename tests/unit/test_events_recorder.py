@@ -5,6 +5,7 @@ events for one pod in 3 minutes ended as 7,600 Event objects)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
@@ -101,7 +102,9 @@ def test_writes_run_in_the_background_in_order_and_fold_repeats() -> None:
     asyncio.run(main())
 
 
-def test_an_api_that_is_down_drops_events_and_never_raises() -> None:
+def test_an_api_that_is_down_drops_events_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, "coracle.events")
+
     async def main() -> None:
         client, clock = FakeClient(), Clock()
         client.down = True
@@ -110,6 +113,9 @@ def test_an_api_that_is_down_drops_events_and_never_raises() -> None:
         r.event(POD, "Warning", "Failed", "no image")
         assert await r.flush()
         assert r.dropped == 2 and r.written == 0 and len(client.calls) == 2  # no retries
+        lost = [rec for rec in caplog.records if "not recorded" in rec.getMessage()]
+        assert len(lost) == 2 and lost[0].levelno == logging.DEBUG
+        assert (lost[0].__dict__["pod"], lost[0].__dict__["uid"]) == ("web", "u-1")  # grep-able by pod
         client.down = False  # back: the next repeat's patch finds nothing and creates the object
         r.event(POD, "Warning", "Failed", "no image")
         assert await r.flush()
