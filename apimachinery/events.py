@@ -103,8 +103,8 @@ class EventRecorder:
         result = self.correlator.correlate(self.make_event(obj, etype, reason, message))
         if result.skip:
             return
-        if self._queue is None:
-            self._queue = asyncio.Queue(self._queue_size)
+        if self._queue is None or self._writer is None or self._writer.get_loop() is not loop:
+            self._queue = asyncio.Queue(self._queue_size)  # first event, or a new loop (the old one ended)
             self._writer = loop.create_task(self._write_all(self._queue))
         try:
             self._queue.put_nowait(result)
@@ -145,8 +145,8 @@ class EventRecorder:
 
     async def flush(self, timeout: float = CLOSE_WAIT) -> bool:
         """Wait until every queued write is done (True), or timeout seconds (False)."""
-        if self._queue is None:
-            return True
+        if self._queue is None or self._writer is None or self._writer.done():
+            return self._queue is None or self._queue.empty()
         try:
             async with asyncio.timeout(timeout):
                 await self._queue.join()
@@ -157,8 +157,9 @@ class EventRecorder:
     async def close(self) -> None:
         """Let queued writes finish for up to CLOSE_WAIT seconds, then drop the rest.  Idempotent."""
         self._closed = True
+        if self._writer is None or self._writer.get_loop() is not asyncio.get_running_loop():
+            return  # nothing written yet, or only on a loop that has ended
         if not await self.flush():
             log.debug("%d events dropped at close", self._queue.qsize() if self._queue else 0)
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.wait([self._writer])
+        self._writer.cancel()
+        await asyncio.wait([self._writer])

@@ -170,6 +170,18 @@ def test_event_from_another_thread_is_handed_to_the_loop() -> None:
     asyncio.run(main())
 
 
+def test_a_recorder_outlives_its_first_event_loop() -> None:
+    client, clock = FakeClient(), Clock()
+    r = recorder(client, clock)
+
+    async def send(reason: str) -> None:
+        r.event(POD, "Normal", reason, "m")
+        assert await r.flush()
+    asyncio.run(send("First"))
+    asyncio.run(send("Second"))  # the first loop's writer is gone: a new one takes over
+    assert [c[2]["reason"] for c in client.calls] == ["First", "Second"]
+
+
 @pytest.fixture(scope="module")
 def srv() -> Any:
     with ServerThread() as s:
