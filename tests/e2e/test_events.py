@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class TTLMaster(Master):
-    """test_kubectl_master's Master, started with --event-ttl."""
+    """test_kubectl_master's Master (its kubectl and stop), started here with --event-ttl."""
 
-    def __init__(self, tmp: Path, ttl: str):  # noqa: B027 - replaces the parent's start on purpose
+    def __init__(self, tmp: Path, ttl: str):
         import socket
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -111,6 +111,8 @@ def test_a_flood_of_identical_events_is_one_event_with_a_count(master: Master) -
     lines = [line for line in described.split("Events:")[1].splitlines() if "Failed" in line]
     assert len(lines) == 1, described
     assert re.search(r"\(x25 over \d+s\)", lines[0]) and "kubelet" in lines[0] and message in lines[0], lines[0]
+    listed = ok(master.kubectl("events", "--for", "pod/crt-flood"))  # kubectl events reads series
+    assert re.search(r"\(x25 over \d+s\)\s+Warning\s+Failed\s+Pod/crt-flood", listed), listed
     v1 = httpx.get(f"{master.url}/apis/events.k8s.io/v1/namespaces/default/events/{ev['metadata']['name']}").json()
     assert v1["deprecatedCount"] == 25 and v1["series"]["count"] == 25
 
