@@ -13,7 +13,7 @@ import signal
 
 from aiohttp import web
 
-from apimachinery import kinds
+from apimachinery import kinds, netplan
 from apimachinery.client import Client, user_agent
 from master.apiserver import storage
 from apimachinery.apigroups import ALL, APIGroups
@@ -32,7 +32,7 @@ from master.store import KeyExists, open_store
 log = logging.getLogger("coracle.master")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 COMPONENTS = ("apiserver", "scheduler", "controllers")
-DATA_DIR = "/var/lib/coracle/master"  # the master's files when its store is not a SQLite file
+DATA_DIR = netplan.MASTER_DIR  # the master's files when its store is not a SQLite file
 
 
 def ensure_system_namespaces(server: APIServer) -> None:
