@@ -1,7 +1,10 @@
 """Network configuration: parse and validate the bridge plugin's JSON (pure).
 
 The format is CNI's bridge plugin with host-local IPAM; `plugin` parses with
-`parse_conf` and hands the NetConf to the drivers and to `ipam`.
+`parse_conf` and hands the NetConf to the drivers and to `ipam`.  The bridge
+and the IPAM data directory have no defaults here: they are the network
+plan's (apimachinery.netplan, which cni may not import), so a config names
+them, as the one the agent writes with `make_conf` does.
 """
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ from typing import Any
 from cni.errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
 
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
-DEFAULT_BRIDGE = "coracle0"
-DEFAULT_DATA_DIR = "/var/lib/coracle/cni"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,9 @@ def parse_conf(conf: dict[str, Any]) -> NetConf:
     name = conf.get("name")
     if not name or not isinstance(name, str) or "/" in name or name.startswith("."):
         raise CNIError(INVALID_CONFIG, "invalid network config", "name must be a plain string")
-    bridge = conf.get("bridge", DEFAULT_BRIDGE)
+    if "bridge" not in conf:
+        raise CNIError(INVALID_CONFIG, "invalid network config", 'the config must name its "bridge"')
+    bridge = conf["bridge"]
     if not isinstance(bridge, str) or not 0 < len(bridge) <= 15:
         raise CNIError(INVALID_CONFIG, "invalid network config", "bridge name must be 1-15 chars")
     if conf.get("ipMasq"):
@@ -90,16 +93,19 @@ def parse_conf(conf: dict[str, Any]) -> NetConf:
     ipam = conf.get("ipam")
     if not isinstance(ipam, dict):
         raise CNIError(INVALID_CONFIG, "invalid network config", "ipam section missing")
+    ip_range = _range_from_ipam(ipam)
+    data_dir = ipam.get("dataDir")
+    if not data_dir or not isinstance(data_dir, str):
+        raise CNIError(INVALID_CONFIG, "invalid network config", 'ipam must name its "dataDir"')
     return NetConf(
         cni_version=version, name=name, bridge=bridge,
         is_gateway=bool(conf.get("isGateway", True)), mtu=int(conf.get("mtu", 1500)),
-        range=_range_from_ipam(ipam), data_dir=ipam.get("dataDir", DEFAULT_DATA_DIR),
+        range=ip_range, data_dir=data_dir,
     )
 
 
-def make_conf(subnet: str, name: str = "coracle", bridge: str = DEFAULT_BRIDGE,
-              data_dir: str = DEFAULT_DATA_DIR) -> dict[str, Any]:
-    """The JSON config the node agent uses for its own node subnet."""
+def make_conf(subnet: str, bridge: str, data_dir: str, name: str = "coracle") -> dict[str, Any]:
+    """The JSON config the node agent uses for its own node subnet (bridge and data_dir from its plan)."""
     gw = str(ipaddress.IPv4Network(subnet, strict=False).network_address + 1)
     return {"cniVersion": "1.0.0", "name": name, "type": "coracle-bridge", "bridge": bridge,
             "isGateway": True, "ipMasq": False,

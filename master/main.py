@@ -13,11 +13,12 @@ import signal
 
 from aiohttp import web
 
-from apimachinery import kinds
+from apimachinery import kinds, netplan
 from apimachinery.client import Client, user_agent
 from master.apiserver import storage
 from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.app import APIServer
+from master.apiserver.eventttl import DEFAULT_TTL, EventTTL
 from master.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, key_id, public_key_path
 from master.controllers.deployment.controller import DeploymentController
 from master.controllers.endpoints.slices import endpoint_controller_tasks
@@ -31,7 +32,7 @@ from master.store import KeyExists, open_store
 log = logging.getLogger("coracle.master")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 COMPONENTS = ("apiserver", "scheduler", "controllers")
-DATA_DIR = "/var/lib/coracle/master"  # the master's files when its store is not a SQLite file
+DATA_DIR = netplan.MASTER_DIR  # the master's files when its store is not a SQLite file
 
 
 def ensure_system_namespaces(server: APIServer) -> None:
@@ -56,9 +57,10 @@ def ensure_system_namespaces(server: APIServer) -> None:
 
 async def run(store_url: str, bind: str, port: int, components: list[str], api_url: str,
               cluster_cidr: str, compact_every: float = 60.0, watch_window: float = 300.0, apis: APIGroups = ALL,
-              sa_key_file: str = "", sa_issuer: str = DEFAULT_ISSUER) -> None:
+              sa_key_file: str = "", sa_issuer: str = DEFAULT_ISSUER, event_ttl: float = DEFAULT_TTL) -> None:
     """`apis`: the served set from --runtime-config; the scheduler and controllers skip what it leaves out.
-    `sa_key_file`: the service-account signing key (default: `sa.key` in the master's data dir)."""
+    `sa_key_file`: the service-account signing key (default: `sa.key` in the master's data dir).
+    `event_ttl`: seconds an Event lives after its last write (--event-ttl)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -78,6 +80,7 @@ async def run(store_url: str, bind: str, port: int, components: list[str], api_u
             await web.TCPSite(runner, bind, port, backlog=1024, reuse_address=True).start()
             log.info("API server listening on http://%s:%d (store %s)", bind, port, store_url)
             tasks.append(asyncio.create_task(_compactor(store, server, compact_every)))
+            tasks.append(asyncio.create_task(EventTTL(server, event_ttl).run()))
         # one client per component: its User-Agent names the field manager of its writes, as upstream's
         client = Client(api_url, user_agent=user_agent("kube-controller-manager"))
         sched_client = Client(api_url, user_agent=user_agent("kube-scheduler"))

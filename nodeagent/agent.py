@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 import cgroups
-from apimachinery import kinds, meta
+from apimachinery import kinds, meta, netplan
 from apimachinery.client import Client, StatusError, user_agent
 from apimachinery.informer import Informer
 from nodeagent.runtime import oci
@@ -51,13 +51,13 @@ class AgentConfig:
     node_name: str
     api_url: str = "http://127.0.0.1:6443"
     node_ip: str = "127.0.0.1"
-    run_dir: str = "/run/coracle"
-    state_dir: str = "/var/lib/coracle"
+    run_dir: str = netplan.RUN_DIR
+    state_dir: str = netplan.STATE_DIR
     cgroup_root: str = "coracle"
     port: int = 10250
-    cluster_cidr: str = "10.244.0.0/16"
-    service_cidr: str = "10.96.0.0/16"
-    bridge: str = "coracle0"
+    cluster_cidr: str = netplan.CLUSTER_CIDR
+    service_cidr: str = netplan.SERVICE_CIDR
+    bridge: str = netplan.BRIDGE
     backoff_base: float = 10.0
 
 
@@ -251,7 +251,7 @@ def reset_node(cfg: AgentConfig, pod_cidr: str | None = None) -> list[str]:
     sandbox = Sandbox(cfg.run_dir)
     runtime = Runc(root=os.path.join(cfg.run_dir, "runc"))
     cg = cgroups.detect()
-    network = BridgeNetwork(pod_cidr or "10.244.0.0/24", cfg.cluster_cidr, cfg.bridge,
+    network = BridgeNetwork(pod_cidr or netplan.first_node_subnet(cfg.cluster_cidr), cfg.cluster_cidr, cfg.bridge,
                             os.path.join(cfg.state_dir, "cni"), keep_local=(cfg.service_cidr,))
     host = PodHost(records=records, sandbox=sandbox, network=network, cgroups=cg, runtime=runtime,
                    images=ImageStore(os.path.join(cfg.state_dir, "images")), cgroup_root=cfg.cgroup_root,

@@ -31,7 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+from apimachinery import netplan
+
+DEFAULT_ISSUER = f"https://{netplan.api_server_host()}"
 MIN_EXPIRATION_SECONDS = 10 * 60        # upstream's ValidateTokenRequest bounds
 MAX_EXPIRATION_SECONDS = 1 << 32
 DEFAULT_EXPIRATION_SECONDS = 60 * 60    # authentication.k8s.io/v1 defaulting

@@ -1,5 +1,6 @@
 """Node IPAM: give every Node a pod subnet (`spec.podCIDR`) from the cluster
-CIDR, one /24 each by default, as kube-controller-manager's range allocator.
+CIDR, one subnet of the plan's mask each (apimachinery.netplan's defaults), as
+kube-controller-manager's range allocator.
 
 Level-triggered: every sync looks at the informer's nodes, marks the subnets
 in use and fills in the ones missing.  A podCIDR is never changed once set.
@@ -10,7 +11,7 @@ import asyncio
 import ipaddress
 import logging
 
-from apimachinery import kinds, meta
+from apimachinery import kinds, meta, netplan
 from apimachinery.client import Client, StatusError
 from apimachinery.informer import Informer
 
@@ -26,7 +27,7 @@ def next_free(cluster_cidr: str, mask: int, used: set[str]) -> str | None:
 
 
 class NodeIPAM:
-    def __init__(self, client: Client, cluster_cidr: str = "10.244.0.0/16", mask: int = 24):
+    def __init__(self, client: Client, cluster_cidr: str = netplan.CLUSTER_CIDR, mask: int = netplan.NODE_MASK):
         assert NODES is not None
         self.client, self.cluster_cidr, self.mask = client, cluster_cidr, mask
         self.nodes = Informer(client, NODES)

@@ -13,6 +13,7 @@ import logging
 
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
+from apimachinery.events import EventRecorder
 from apimachinery.informer import Informer
 from apimachinery.workqueue import WorkQueue
 from master.scheduler import fit
@@ -20,7 +21,6 @@ from master.scheduler import fit
 log = logging.getLogger("coracle.scheduler")
 PODS = kinds.lookup("", "v1", "pods")
 NODES = kinds.lookup("", "v1", "nodes")
-EVENTS = kinds.lookup("", "v1", "events")
 NAME = "default-scheduler"
 
 
@@ -32,9 +32,12 @@ def _pending(pod: dict) -> bool:
 
 
 class Scheduler:
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, recorder: EventRecorder | None = None):
+        """`recorder`: the scheduler's event recorder (default: one of its own, closed when run ends)."""
         assert PODS and NODES
         self.client = client
+        self._own_recorder = recorder is None
+        self.recorder = recorder if recorder is not None else EventRecorder(client, NAME)
         self.pods = Informer(client, PODS)
         self.nodes = Informer(client, NODES)
         self.queue = WorkQueue(base_delay=0.5, max_delay=30.0)
@@ -69,6 +72,8 @@ class Scheduler:
         finally:
             for t in tasks:
                 t.cancel()
+            if self._own_recorder:
+                await self.recorder.close()
 
     async def _worker(self) -> None:
         while True:
@@ -106,7 +111,7 @@ class Scheduler:
             if e.code in (404, 409):
                 return  # deleted or bound by someone else
             raise
-        await self._event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
+        self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def _unschedulable(self, pod: dict, why: str) -> None:
         cond = meta.get_condition(pod, "PodScheduled")
@@ -122,20 +127,4 @@ class Scheduler:
             if e.code != 404:
                 raise
             return
-        await self._event(pod, "Warning", "FailedScheduling", why)
-
-    async def _event(self, pod: dict, etype: str, reason: str, message: str) -> None:
-        assert EVENTS is not None
-        now = meta.now_rfc3339()
-        ns = meta.namespace(pod)
-        ev = {"apiVersion": "v1", "kind": "Event",
-              "metadata": {"generateName": f"{meta.name(pod)}.", "namespace": ns},
-              "involvedObject": {"kind": "Pod", "namespace": ns, "name": meta.name(pod), "uid": meta.uid(pod),
-                                 "apiVersion": "v1", "resourceVersion": meta.resource_version(pod)},
-              "reason": reason, "message": message, "type": etype, "source": {"component": NAME},
-              "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-              "reportingComponent": NAME, "reportingInstance": NAME}
-        try:
-            await self.client.create(EVENTS, ns, ev)
-        except StatusError as e:
-            log.debug("event not recorded: %s", e)
+        self.recorder.event(pod, "Warning", "FailedScheduling", why)

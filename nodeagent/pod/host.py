@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from apimachinery import netplan
 from cgroups import Cgroups, CgroupError, Resources
 from nodeagent.runtime import oci
 from nodeagent.pod import spec as podspec
@@ -29,7 +30,7 @@ from nodeagent.pod.clock import Clock, RealClock, rfc3339
 
 log = logging.getLogger("coracle.agent.pod")
 Obj = dict[str, Any]
-CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DNS = netplan.dns_ip()
 QOS_PARENTS = ("", "burstable", "besteffort")
 BESTEFFORT_SHARES = 2
 # The build and teardown steps a crash can be injected after (CORACLE_CRASH_AT=<step>), for the

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pyroute2 import IPRoute
 
+from apimachinery import netplan
 from cni import bridge, plugin, routes, veth
 from cni.conf import make_conf, make_range, parse_conf
 from cni.errors import CNIError
@@ -56,14 +57,14 @@ class Network(Protocol):
 class BridgeNetwork:
     """The real driver: bridge + veth + host-local IPAM on this node's subnet."""
 
-    def __init__(self, node_subnet: str, cluster_cidr: str = "10.244.0.0/16",
-                 bridge: str = "coracle0", data_dir: str = "/var/lib/coracle/cni",
+    def __init__(self, node_subnet: str, cluster_cidr: str = netplan.CLUSTER_CIDR,
+                 bridge: str = netplan.BRIDGE, data_dir: str = netplan.CNI_DIR,
                  network_name: str = "coracle", keep_local: tuple[str, ...] = ()) -> None:
         self.keep_local = keep_local  # more ranges (the service CIDR) that get an `unreachable` host route
         self.node_subnet = str(ipaddress.IPv4Network(node_subnet, strict=False))
         self.cluster_cidr = cluster_cidr
         self.bridge = bridge
-        self.conf = make_conf(self.node_subnet, network_name, bridge, data_dir)
+        self.conf = make_conf(self.node_subnet, bridge, data_dir, network_name)
         self._nc = parse_conf(self.conf)
         self._alloc = Allocator(self._nc.range, DiskStore(data_dir, network_name))
         self._ipr = IPRoute()
@@ -113,7 +114,7 @@ class BridgeNetwork:
 class FakeNetwork:
     """In memory: the real allocator over a MemoryStore, no kernel objects."""
 
-    def __init__(self, node_subnet: str = "10.244.0.0/24") -> None:
+    def __init__(self, node_subnet: str = netplan.first_node_subnet()) -> None:
         self._alloc = Allocator(make_range(node_subnet), MemoryStore())
         self._lock = threading.Lock()
         self.veths: set[str] = set()

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from apimachinery import netplan
 from apimachinery.quantity import cpu_millicores, parse_quantity, to_bytes
 from cgroups import Resources
 
@@ -201,13 +202,14 @@ def spec_env(pod: Obj, c: Obj, node_name: str, host_ip: str, pod_ip: str,
     return declared
 
 
-def hosts_file(pod: Obj, ip: str) -> str:
+def hosts_file(pod: Obj, ip: str, cluster_domain: str = netplan.CLUSTER_DOMAIN) -> str:
     """/etc/hosts: localhost, and the pod's IP with its hostname (FQDN first when a subdomain is set)."""
     spec, md = pod.get("spec", {}), pod["metadata"]
     hostname = (spec.get("hostname") or md["name"])[:63]
     names = hostname
     if spec.get("subdomain"):
-        names = f"{hostname}.{spec['subdomain']}.{md.get('namespace', 'default')}.svc.cluster.local\t{hostname}"
+        svc = netplan.service_domain(cluster_domain)
+        names = f"{hostname}.{spec['subdomain']}.{md.get('namespace', 'default')}.{svc}\t{hostname}"
     extra = "".join(f"{a['ip']}\t{' '.join(a.get('hostnames') or [])}\n" for a in spec.get("hostAliases") or [])
     return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{names}\n{extra}"
 
@@ -232,13 +234,12 @@ def container_args(c: Obj, image_config: Obj, env: list[str], spec_vars: dict[st
     return argv
 
 
-def cluster_dns(service_cidr: str) -> str:
-    """The cluster DNS service's address: the 10th of the service range (10.96.0.10 by default)."""
-    import ipaddress
-    return str(ipaddress.ip_network(service_cidr, strict=False)[10])
+def cluster_dns(service_cidr: str = netplan.SERVICE_CIDR) -> str:
+    """The cluster DNS service's address: the 10th of the service range (the network plan's)."""
+    return netplan.dns_ip(service_cidr)
 
 
-def resolv_conf(pod: Obj, dns_ip: str, host_resolv: str) -> str:
+def resolv_conf(pod: Obj, dns_ip: str, host_resolv: str, cluster_domain: str = netplan.CLUSTER_DOMAIN) -> str:
     """/etc/resolv.conf by dnsPolicy as upstream: ClusterFirst (the default; a hostNetwork pod falls back
     to Default), ClusterFirstWithHostNet, Default (the node's file), None (dnsConfig alone); dnsConfig's
     nameservers (at most 3 in all), searches and options are added."""
@@ -260,7 +261,8 @@ def resolv_conf(pod: Obj, dns_ip: str, host_resolv: str) -> str:
                 opts.update({k: (v if sep else None) for k, sep, v in (o.partition(":") for o in f[1:])})
     elif policy != "None":
         ns = pod.get("metadata", {}).get("namespace") or "default"
-        servers, search = [dns_ip], [f"{ns}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+        svc = netplan.service_domain(cluster_domain)
+        servers, search = [dns_ip], [f"{ns}.{svc}", svc, cluster_domain]
         opts = {"ndots": "5"}
     cfg = spec.get("dnsConfig") or {}
     servers = list(dict.fromkeys(servers + list(cfg.get("nameservers") or [])))[:3]

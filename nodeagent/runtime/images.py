@@ -1,6 +1,6 @@
 """The node's local image store: unpacked root filesystems plus image configs, by tag.
 
-Layout under `root` (default /var/lib/coracle/images):
+Layout under `root` (default the network plan's IMAGES_DIR, apimachinery.netplan):
 
     <id>/rootfs        the unpacked filesystem (an overlay lowerdir, see nodeagent.runtime.rootfs)
     <id>/config.json   the image config (Cmd, Entrypoint, Env, WorkingDir, User, ...)
@@ -23,7 +23,9 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-DEFAULT_ROOT = "/var/lib/coracle/images"
+from apimachinery import netplan
+
+DEFAULT_ROOT = netplan.IMAGES_DIR
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_BINARY = "/bin/busybox"
 

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from apimachinery import netplan
+
 
 def _default_shim() -> str:
     """csrc/coracle-shim beside the installed csrc package (built by setup.py)."""
@@ -35,7 +37,7 @@ def _default_shim() -> str:
 
 DEFAULT_SHIM = _default_shim()
 Argv = list[str]  # (a plain alias: inside the runtime classes `list` is a method)
-DEFAULT_ROOT = "/run/coracle/runc"
+DEFAULT_ROOT = netplan.RUNC_ROOT
 
 # runc's messages for "nothing to do" (kill/delete of a stopped or unknown container)
 _GONE = ("does not exist", "not running", "process already finished", "no such process")

@@ -1,5 +1,5 @@
 """The agent's HTTP server (the kubelet port), for the API server's proxy:
-container logs (`pods/log`), exec and attach (v5.channel.k8s.io WebSocket),
+container logs (`pods/log`), exec and attach (v5/v4.channel.k8s.io WebSocket),
 port-forward (SPDY/3.1 tunnelled in a WebSocket), and health.
 
 Logs are CRI-format files written by csrc/coracle-shim and read with
@@ -154,7 +154,7 @@ class AgentServer:
             return _status(400, "BadRequest", str(e))
         ws = web.WebSocketResponse(protocols=execs.PROTOCOLS, max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        session = execs.ExecSession(ws, [], opts)
+        session = execs.ExecSession(ws, [], opts, protocol=ws.ws_protocol)
         try:
             if cr.state is not ContainerState.RUNNING or not cr.runtime_id or self.runtime is None:
                 raise RuncError("exec", cr.runtime_id, f'container {cr.name} is not running in pod {rec.name}')

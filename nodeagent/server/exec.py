@@ -2,10 +2,20 @@
 served over a process that the runtime spawns (`runc exec`, see
 nodeagent.runtime.runc.Runc.exec_argv).
 
-Wire (kubectl 1.32): binary messages whose first byte is the channel -
-0 stdin, 1 stdout, 2 stderr, 3 status (a metav1.Status JSON, sent once at
-the end), 4 resize (`{"Width":W,"Height":H}`), 255 close (v5: `\\xff\\x00`
-closes stdin).  With a tty, stderr is merged into the terminal.
+Wire (v4.channel.k8s.io and v5.channel.k8s.io): messages whose first byte
+is the channel - 0 stdin, 1 stdout, 2 stderr, 3 status (a metav1.Status
+JSON, sent once at the end), 4 resize (`{"Width":W,"Height":H}`); v5 adds
+255 close, whose body names the channel to close (`\\xff\\x00` closes
+stdin, so the process reads EOF).  v4 has no close: there a 255 message is
+ignored, as upstream's wsstream does.  kubectl sends binary messages; the
+official Python client sends text ones (`chr(channel) + data`) unless told
+`binary=True`, so a text message's first character is its channel and the
+rest goes on as UTF-8 (`frame`).  We always answer in binary messages, which
+both clients read.  With a tty, stderr is merged into the terminal.
+
+Query booleans are read as upstream's query conversion reads them: absent is
+false, `0` and `false` in any case are false, any other value is true (the
+official client sends `true`, kubernetes_asyncio `True`).
 
 The tty: `runc exec --tty` makes the container's pty itself and copies it
 to and from its own stdio, which must be a terminal; we give runc the slave
@@ -32,8 +42,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-_TRUE = ("true", "1")
+V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
+PROTOCOLS = (V5, V4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +60,33 @@ def parse_options(query: Any) -> ExecOptions:
     cmd = tuple(query.getall("command", []))
     if not cmd:
         raise ValueError("you must specify at least one command for the container")
-    tty = query.get("tty") in _TRUE
-    return ExecOptions(cmd, stdin=query.get("stdin") in _TRUE, stdout=query.get("stdout") in _TRUE,
-                       stderr=query.get("stderr") in _TRUE and not tty, tty=tty)
+    tty = query_bool(query, "tty")
+    return ExecOptions(cmd, stdin=query_bool(query, "stdin"), stdout=query_bool(query, "stdout"),
+                       stderr=query_bool(query, "stderr") and not tty, tty=tty)
+
+
+def query_bool(query: Any, key: str) -> bool:
+    """A boolean query parameter as upstream's conversion (Convert_Slice_string_To_bool) reads it:
+    absent is false, `0` or `false` in any case false, anything else (`true`, `True`, `1`) true."""
+    values = query.getall(key, [])
+    if not values:
+        return False
+    return not (values[0] == "0" or values[0].lower() == "false")
+
+
+def frame(binary: bool, data: bytes | str) -> tuple[int, bytes] | None:
+    """One client message -> (channel, body); None for an empty one or a text channel past 255.
+
+    A binary message's first byte is the channel.  A text message is the Python client's
+    `chr(channel) + data`: its first character is the channel, the rest is sent on as UTF-8."""
+    if not data:
+        return None
+    if binary:
+        assert isinstance(data, bytes)
+        return data[0], data[1:]
+    assert isinstance(data, str)
+    channel = ord(data[0])
+    return (channel, data[1:].encode("utf-8", "surrogateescape")) if channel <= 255 else None
 
 
 def exit_status(code: int) -> dict[str, Any]:
@@ -93,8 +127,9 @@ class Channel(Protocol):
 class ExecSession:
     """One exec: spawn argv, relay the channels, report the exit status.  Not reusable."""
 
-    def __init__(self, ws: Channel, argv: list[str], opts: ExecOptions) -> None:
+    def __init__(self, ws: Channel, argv: list[str], opts: ExecOptions, protocol: str | None = V5) -> None:
         self.ws, self.argv, self.opts = ws, argv, opts
+        self.can_close = protocol == V5   # the 255 close message is v5's
         self._lock = asyncio.Lock()
         self._proc: asyncio.subprocess.Process | None = None
         self._master = -1
@@ -139,8 +174,9 @@ class ExecSession:
             with contextlib.suppress(asyncio.TimeoutError):
                 first = await self.ws.receive(timeout=0.5)
                 self._early = first
-                if getattr(first, "data", None) and isinstance(first.data, bytes) and first.data[:1] == bytes([RESIZE]):
-                    self._resize(first.data[1:], signal_runc=False)
+                got = _client_frame(first)
+                if got is not None and got[0] == RESIZE:
+                    self._resize(got[1], signal_runc=False)
                     self._early = None
             self._proc = await asyncio.create_subprocess_exec(*self.argv, stdin=slave, stdout=slave, stderr=slave,
                                                               start_new_session=True)
@@ -210,9 +246,10 @@ class ExecSession:
             msg, self._early = (self._early, None) if self._early is not None else (await self.ws.receive(), None)
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
-            if msg.type is not WSMsgType.BINARY or not msg.data:
+            got = _client_frame(msg)
+            if got is None:
                 continue
-            ch, body = msg.data[0], msg.data[1:]
+            ch, body = got
             if ch == STDIN and self.opts.stdin:
                 if self.opts.tty:
                     await asyncio.to_thread(_write_all, self._master, body)
@@ -220,7 +257,7 @@ class ExecSession:
                     stdin.write(body)
                     with contextlib.suppress(ConnectionError):
                         await stdin.drain()
-            elif ch == CLOSE and body[:1] == bytes([STDIN]):
+            elif ch == CLOSE and self.can_close and body[:1] == bytes([STDIN]):
                 if stdin is not None:
                     stdin.close()
                 elif self.opts.tty:
@@ -235,6 +272,14 @@ class ExecSession:
             if signal_runc and self._proc is not None:
                 with contextlib.suppress(ProcessLookupError):
                     self._proc.send_signal(signal.SIGWINCH)
+
+
+def _client_frame(msg: Any) -> tuple[int, bytes] | None:
+    """An aiohttp message -> (channel, body), None for anything but a non-empty data message."""
+    from aiohttp import WSMsgType
+    if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+        return None
+    return frame(msg.type is WSMsgType.BINARY, msg.data)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -15,10 +15,13 @@ import os
 import socket
 import sys
 
+from apimachinery import netplan
 
-def _logging(level: str, log_format: str = "text") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+def _logging(a: argparse.Namespace) -> None:
+    from apimachinery import logs
+    node = (a.node_name or socket.gethostname().lower()) if a.cmd == "agent" else ""
+    logs.configure(a.log_level, a.log_format, {"node": node})
 
 
 def cmd_master(a: argparse.Namespace) -> int:
@@ -34,12 +37,21 @@ def cmd_master(a: argparse.Namespace) -> int:
     except RuntimeConfigError as e:
         print(f"coracle master: {e}", file=sys.stderr)
         return 2
+    from master.apiserver.eventttl import parse_duration
+    try:
+        event_ttl = parse_duration(a.event_ttl)
+        if event_ttl <= 0:
+            raise ValueError(f"--event-ttl must be positive, not {a.event_ttl!r}")
+    except ValueError as e:
+        print(f"coracle master: --event-ttl: {e}", file=sys.stderr)
+        return 2
     api = a.api or f"http://{a.bind}:{a.port}"
     if a.kubeconfig:
         os.makedirs(os.path.dirname(a.kubeconfig) or ".", exist_ok=True)
         m.write_kubeconfig(a.kubeconfig, api)
     asyncio.run(m.run(a.store, a.bind, a.port, comps, api, a.cluster_cidr, watch_window=a.watch_window_seconds,
-                      apis=apis, sa_key_file=a.service_account_key_file, sa_issuer=a.service_account_issuer))
+                      apis=apis, sa_key_file=a.service_account_key_file, sa_issuer=a.service_account_issuer,
+                      event_ttl=event_ttl))
     return 0
 
 
@@ -79,15 +91,18 @@ def cmd_image(a: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="coracle", description="A small Kubernetes-compatible cluster.")
     p.add_argument("--log-level", default=os.environ.get("CORACLE_LOG_LEVEL", "info"))
+    p.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CORACLE_LOG_FORMAT", "text"),
+                   help="text: one line an event, with key=value fields (pod, namespace, uid, node); json: one "
+                        "JSON object a line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     m = sub.add_parser("master", help="run the API server, scheduler and controllers")
-    m.add_argument("--store", default="sqlite:///var/lib/coracle/master/state.db")
+    m.add_argument("--store", default=f"sqlite://{netplan.MASTER_DIR}/state.db")
     m.add_argument("--bind", default="127.0.0.1")
     m.add_argument("--port", type=int, default=6443)
     m.add_argument("--api", default="", help="URL the scheduler/controllers use (default: this server)")
     m.add_argument("--components", default=",".join(("apiserver", "scheduler", "controllers")))
-    m.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    m.add_argument("--cluster-cidr", default=netplan.CLUSTER_CIDR)
     m.add_argument("--kubeconfig", default="", help="write an admin kubeconfig for this server here")
     m.add_argument("--watch-window-seconds", type=float, default=300.0,
                    help="how long a watch may resume from an old resourceVersion before 410 Gone")
@@ -97,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--service-account-key-file", default="",
                    help="PEM private key (RSA or ECDSA) that signs service-account tokens, created if missing "
                         "(upstream's --service-account-signing-key-file; default: sa.key in the master's data dir)")
-    m.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local",
+    m.add_argument("--service-account-issuer", default=f"https://{netplan.api_server_host()}",
                    help="the iss claim of service-account tokens")
+    m.add_argument("--event-ttl", default="1h0m0s",
+                   help="how long an Event is kept after its last write, a Go duration (1h, 30m, 90s)")
     m.set_defaults(fn=cmd_master)
 
     ag = sub.add_parser("agent", help="run the node agent (as root)")
@@ -106,29 +123,29 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("--node-name", default="")
     ag.add_argument("--node-ip", default="127.0.0.1")
     ag.add_argument("--port", type=int, default=10250)
-    ag.add_argument("--run-dir", default="/run/coracle")
-    ag.add_argument("--state-dir", default="/var/lib/coracle")
+    ag.add_argument("--run-dir", default=netplan.RUN_DIR)
+    ag.add_argument("--state-dir", default=netplan.STATE_DIR)
     ag.add_argument("--cgroup-root", default="coracle")
-    ag.add_argument("--cluster-cidr", default="10.244.0.0/16")
-    ag.add_argument("--service-cidr", default="10.96.0.0/16")
-    ag.add_argument("--bridge", default="coracle0")
+    ag.add_argument("--cluster-cidr", default=netplan.CLUSTER_CIDR)
+    ag.add_argument("--service-cidr", default=netplan.SERVICE_CIDR)
+    ag.add_argument("--bridge", default=netplan.BRIDGE)
     ag.add_argument("--backoff-base", type=float, default=10.0, help="first restart back-off in seconds")
     ag.set_defaults(fn=cmd_agent)
 
     r = sub.add_parser("node-reset", help="remove every pod, route, bridge and cgroup the agent made on this node")
     r.add_argument("--node-name", default="")
-    r.add_argument("--run-dir", default="/run/coracle")
-    r.add_argument("--state-dir", default="/var/lib/coracle")
+    r.add_argument("--run-dir", default=netplan.RUN_DIR)
+    r.add_argument("--state-dir", default=netplan.STATE_DIR)
     r.add_argument("--cgroup-root", default="coracle")
-    r.add_argument("--cluster-cidr", default="10.244.0.0/16")
-    r.add_argument("--service-cidr", default="10.96.0.0/16")
+    r.add_argument("--cluster-cidr", default=netplan.CLUSTER_CIDR)
+    r.add_argument("--service-cidr", default=netplan.SERVICE_CIDR)
     r.add_argument("--pod-cidr", default="", help="this node's pod subnet (its bridge and routes are removed)")
-    r.add_argument("--bridge", default="coracle0")
+    r.add_argument("--bridge", default=netplan.BRIDGE)
     r.set_defaults(fn=cmd_reset)
 
     d = sub.add_parser("debug", help="inspect this node's pods from local state")
-    d.add_argument("--state-dir", default="/var/lib/coracle")
-    d.add_argument("--run-dir", default="/run/coracle")
+    d.add_argument("--state-dir", default=netplan.STATE_DIR)
+    d.add_argument("--run-dir", default=netplan.RUN_DIR)
     d.add_argument("--cgroup-root", default="coracle")
     d.add_argument("rest", nargs=argparse.REMAINDER)
     d.set_defaults(fn=lambda a: __import__("nodeagent.debug.cli", fromlist=["main"]).main(a))
@@ -141,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
 
     im = sub.add_parser("image", help="manage the node's local images")
     im.add_argument("action", choices=("import-busybox", "list"))
-    im.add_argument("--state-dir", default="/var/lib/coracle")
+    im.add_argument("--state-dir", default=netplan.STATE_DIR)
     im.set_defaults(fn=cmd_image)
 
     a = p.parse_args(argv)
-    _logging(a.log_level)
+    _logging(a)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return int(a.fn(a) or 0)
 

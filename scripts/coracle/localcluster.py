@@ -16,20 +16,22 @@ from dataclasses import dataclass
 
 import httpx
 
+from apimachinery import netplan
+
 
 @dataclass(frozen=True, slots=True)
 class LocalCluster:
-    data_dir: str = "/var/lib/coracle"
+    data_dir: str = netplan.STATE_DIR
     log_dir: str = "/var/log/coracle"
-    run_dir: str = "/run/coracle"
+    run_dir: str = netplan.RUN_DIR
     kubeconfig: str = "/etc/coracle/admin.kubeconfig"
     api_port: int = 6443
     agent_port: int = 10250
     node_name: str = ""
     cgroup_root: str = "coracle"
-    bridge: str = "coracle0"
-    cluster_cidr: str = "10.244.0.0/16"
-    service_cidr: str = "10.96.0.0/16"
+    bridge: str = netplan.BRIDGE
+    cluster_cidr: str = netplan.CLUSTER_CIDR
+    service_cidr: str = netplan.SERVICE_CIDR
     backoff_base: float = 10.0
 
     @property

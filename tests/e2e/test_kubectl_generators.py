@@ -233,7 +233,7 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(url + "/healthz", timeout=1).status_code == 200:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -50,7 +52,7 @@ class Master:
              *(["--components", components] if components else [])],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -164,16 +166,29 @@ def test_label_and_annotate(master: Master) -> None:
 def test_get_watch_prints_change(master: Master) -> None:
     ok(master.kubectl("apply", "-f", "-", input=POD.format(app="web2")))
     proc = master.popen("get", "pods", "-w")
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    out: list[str] = []
+
+    def until_rows(n: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(x.startswith("crt-web ") for x in out) < n:
+            try:
+                out.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"kubectl get -w printed {n} row(s) of crt-web within {timeout}s: {out}") from None
     try:
-        time.sleep(1.5)  # list printed, watch open
+        until_rows(1)  # the list is printed; the watch starts from its resourceVersion, so a change made now is seen
         ok(master.kubectl("label", "pod", "crt-web", f"w={int(time.time())}", "--overwrite"))
-        time.sleep(1.5)
+        until_rows(2)
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=10)
-    rows = [line for line in out.splitlines() if line.startswith("crt-web ")]
-    assert out.splitlines()[0].split()[:3] == ["NAME", "READY", "STATUS"], (out, err)
-    assert len(rows) >= 2, (out, err)
+        proc.wait(10)
+        reader.join(10)
+        err = proc.stderr.read() if proc.stderr else ""
+    assert out[0].split()[:3] == ["NAME", "READY", "STATUS"], (out, err)
 
 
 def test_errors(master: Master) -> None:

@@ -114,7 +114,7 @@ def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
 def settled_row(kc: Kubectl, kind: str, name: str, want: list[str]) -> str:
     """`kubectl get` of one object once its first columns read `want` (the
     controllers write status a moment after a change); returns the output."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while True:
         out = kc("get", kind, name)
         if out.splitlines()[1].split()[:len(want)] == want or time.monotonic() > deadline:

@@ -53,7 +53,7 @@ class MasterProcess:
              "--kubeconfig", self.kubeconfig,
              "--service-account-key-file", str(tmp / "sa.key"), *extra], cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -146,6 +146,21 @@ def round_trip(c: client.ApiClient, obj: Any) -> None:
     assert isinstance(obj.to_dict(), dict)
 
 
+def replace_retrying(read: Any, change: Any, replace: Any, timeout: float = 30) -> Any:
+    """read -> change -> replace, again from a fresh read on 409, as client-go's RetryOnConflict: a
+    controller (the Deployment's status, the scheduler's PodScheduled condition) may write the object
+    between the read and the replace, and the 409 that answers the replace is right."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = read()
+        change(obj)
+        try:
+            return replace(obj)
+        except ApiException as e:
+            if e.status != 409 or time.monotonic() > deadline:
+                raise
+
+
 def wait_gone(read: Any, *args: Any, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,9 +213,12 @@ def test_pod_crud_and_patches(api: client.ApiClient) -> None:
         jp = core.patch_namespaced_pod("crt-p1", NS, [{"op": "add", "path": "/metadata/annotations",
                                                        "value": {"crt/j": "1"}}])
         assert jp.metadata.annotations == {"crt/j": "1"}
-        # replace with the current resourceVersion, then with a stale one: 409 Conflict
-        jp.metadata.labels["r"] = "1"
-        rep = core.replace_namespaced_pod("crt-p1", NS, jp)
+        # replace with the current resourceVersion (read again if the scheduler wrote the pod's status
+        # in between), then with a stale one: 409 Conflict
+        rep = replace_retrying(lambda: core.read_namespaced_pod("crt-p1", NS),
+                               lambda p: p.metadata.labels.__setitem__("r", "1"),
+                               lambda p: core.replace_namespaced_pod("crt-p1", NS, p))
+        assert rep.metadata.labels["r"] == "1"
         assert int(rep.metadata.resource_version) > int(jp.metadata.resource_version)
         jp.metadata.labels["r"] = "2"
         with pytest.raises(ApiException) as ei:
@@ -314,8 +332,19 @@ def test_deployment_scale(api: client.ApiClient) -> None:
         scale = apps.patch_namespaced_deployment_scale("crt-dep", NS, {"spec": {"replicas": 5}})
         assert scale.spec.replicas == 5
         assert apps.read_namespaced_deployment("crt-dep", NS).spec.replicas == 5
-        scale.spec.replicas = 2
-        assert apps.replace_namespaced_deployment_scale("crt-dep", NS, scale).spec.replicas == 2
+        # the Deployment controller writes the object's status as it scales: a replace of /scale reads again
+        # and retries on 409, as a real client does
+        reads: list[str] = []
+
+        def to_two(sc: client.V1Scale) -> None:
+            sc.spec.replicas = 2
+            if not reads:   # another writer gets in between the first read and its replace, as the controller can
+                apps.patch_namespaced_deployment("crt-dep", NS, {"metadata": {"annotations": {"crt/other": "w"}}})
+            reads.append(sc.metadata.resource_version)
+        got = replace_retrying(lambda: apps.read_namespaced_deployment_scale("crt-dep", NS), to_two,
+                               lambda sc: apps.replace_namespaced_deployment_scale("crt-dep", NS, sc))
+        assert got.spec.replicas == 2 and apps.read_namespaced_deployment("crt-dep", NS).spec.replicas == 2
+        assert len(reads) >= 2   # the first replace met a 409 and was read again
         with pytest.raises(ApiException) as ei:
             apps.patch_namespaced_deployment("crt-dep", NS, {"spec": {"selector": {"matchLabels": {"app": "other"}}}})
         assert ei.value.status == 422 and "spec.selector" in ei.value.body

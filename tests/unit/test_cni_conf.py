@@ -26,7 +26,19 @@ def test_parse_the_documented_conf():
     assert (nc.name, nc.bridge, nc.data_dir, nc.cni_version) == ("coracle", "coracle0", "/var/lib/coracle/cni", "1.0.0")
     assert str(nc.range.subnet) == "10.244.1.0/24" and str(nc.range.gateway) == "10.244.1.1"
     assert str(nc.range.start) == "10.244.1.1" and str(nc.range.end) == "10.244.1.254"
-    assert parse_conf(make_conf("10.244.1.0/24")) == nc
+    assert parse_conf(make_conf("10.244.1.0/24", "coracle0", "/var/lib/coracle/cni")) == nc
+
+
+def test_bridge_and_data_dir_come_from_the_config():
+    """cni/ keeps no plan of its own (apimachinery.netplan is the agent's): a config names both."""
+    assert _bad(bridge=None) == errors.INVALID_CONFIG
+    c = json.loads(json.dumps(CONF))
+    del c["ipam"]["dataDir"]
+    with pytest.raises(CNIError) as e:
+        parse_conf(c)
+    assert e.value.code == errors.INVALID_CONFIG and "dataDir" in str(e.value.details)
+    nc = parse_conf(make_conf("10.250.3.0/24", "crt-br1", "/tmp/crt-cni"))
+    assert (nc.bridge, nc.data_dir, str(nc.range.gateway)) == ("crt-br1", "/tmp/crt-cni", "10.250.3.1")
 
 
 def _bad(**kw):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from multidict import MultiDict
 
@@ -21,7 +22,7 @@ from nodeagent.pod.record import ContainerRecord, ContainerState, PodRecord, Rec
 from nodeagent.runtime.runc import FakeRuntime
 from nodeagent.server.app import AgentServer, since_ns
 
-V5 = "v5.channel.k8s.io"
+V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 
 
 def test_parse_options_and_statuses() -> None:
@@ -40,6 +41,31 @@ def test_parse_options_and_statuses() -> None:
         raise AssertionError("no command accepted")
     except ValueError:
         pass
+
+
+def test_query_booleans_read_as_upstream_converts_them() -> None:
+    """Python's spelling (`True`, kubernetes_asyncio) is true; absent, `0` and `false` in any case are false."""
+    for v in ("true", "True", "TRUE", "1", "t", ""):
+        assert execs.query_bool(MultiDict([("stdout", v)]), "stdout"), v
+    for v in ("false", "False", "FALSE", "0"):
+        assert not execs.query_bool(MultiDict([("stdout", v)]), "stdout"), v
+    assert not execs.query_bool(MultiDict(), "stdout")
+    o = execs.parse_options(MultiDict([("command", "sh"), ("stdin", "True"), ("stdout", "True"), ("stderr", "False")]))
+    assert o.stdin and o.stdout and not o.stderr and not o.tty
+
+
+def test_frames_binary_and_text() -> None:
+    """Binary: the first byte is the channel.  Text (the Python client's `chr(channel) + data`): the
+    first character is, and the rest goes on as UTF-8."""
+    assert execs.frame(True, b"\x00echo hi\n") == (execs.STDIN, b"echo hi\n")
+    assert execs.frame(True, b"\xff\x00") == (execs.CLOSE, b"\x00")
+    assert execs.frame(False, "\x00echo test string 1\n") == (execs.STDIN, b"echo test string 1\n")
+    assert execs.frame(False, "\x00h\u00e9") == (execs.STDIN, "h\u00e9".encode())
+    assert execs.frame(False, "\x04" + '{"Width":80,"Height":24}') == (execs.RESIZE, b'{"Width":80,"Height":24}')
+    assert execs.frame(False, chr(255) + "\x00") == (execs.CLOSE, b"\x00")
+    assert execs.frame(True, b"") is None and execs.frame(False, "") is None
+    assert execs.frame(False, "\u0100x") is None   # no such channel
+    assert execs.frame(True, b"\x00") == (execs.STDIN, b"")
 
 
 def test_since_from_query() -> None:
@@ -67,12 +93,12 @@ async def _serve(tmp: Path, running: bool = True) -> tuple[web.AppRunner, str, R
 
 
 async def _exec(base: str, cmd: list[str], flags: dict[str, str], send: Callable[[aiohttp.ClientWebSocketResponse],
-                Awaitable[None]] | None = None) -> dict[int, bytes]:
+                Awaitable[None]] | None = None, protocol: str = V5) -> dict[int, bytes]:
     params = [("command", c) for c in cmd] + list(flags.items())
     out: dict[int, bytes] = {}
     async with aiohttp.ClientSession() as s, s.ws_connect(f"{base}/exec/default/p/main", params=params,
-                                                          protocols=(V5,)) as ws:
-        assert ws.protocol == V5
+                                                          protocols=(protocol,)) as ws:
+        assert ws.protocol == protocol
         if send:
             await send(ws)
         async for msg in ws:
@@ -114,6 +140,86 @@ def test_exec_stdin_until_close_signal(tmp_path: Path) -> None:
             out = await _exec(base, ["cat"], {"stdin": "true", "stdout": "true", "stderr": "true"}, feed)
             assert out[execs.STDOUT] == b"hello\nworld\n"
             assert json.loads(out[execs.ERROR])["status"] == "Success"
+        finally:
+            await runner.cleanup()
+    run(main, tmp_path)
+
+
+async def _send(ws: aiohttp.ClientWebSocketResponse, binary: bool, channel: int, data: bytes) -> None:
+    """As the official Python client writes: bytes in a binary message, str in a text one."""
+    if binary:
+        await ws.send_bytes(bytes([channel]) + data)
+    else:
+        await ws.send_str(chr(channel) + data.decode())
+
+
+async def _stdout_until(ws: aiohttp.ClientWebSocketResponse, want: bytes) -> bytes:
+    got = b""
+    while want not in got:
+        msg = await ws.receive(timeout=10)
+        assert msg.type is aiohttp.WSMsgType.BINARY, msg
+        if msg.data[:1] == bytes([execs.STDOUT]):
+            got += msg.data[1:]
+    return got
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "text"])
+@pytest.mark.parametrize("protocol", [V5, V4])
+def test_exec_stdin_text_and_binary_frames(tmp_path: Path, protocol: str, binary: bool) -> None:
+    """stdin in either framing reaches the process and its answer comes back at once, on v4 and v5;
+    booleans spelled as Python does (`True`) turn the streams on."""
+    async def main(tmp: Path) -> None:
+        runner, base, _, _ = await _serve(tmp)
+        params = [("command", "sh"), ("stdin", "True"), ("stdout", "True"), ("stderr", "True"), ("tty", "False")]
+        try:
+            async with aiohttp.ClientSession() as s, s.ws_connect(f"{base}/exec/default/p/main", params=params,
+                                                                  protocols=(protocol,)) as ws:
+                assert ws.protocol == protocol
+                await _send(ws, binary, execs.STDIN, b"echo test string 1\n")
+                assert await _stdout_until(ws, b"test string 1\n") == b"test string 1\n"
+                await _send(ws, binary, execs.STDIN, b"echo test string 2 >&2\n")
+                msg = await ws.receive(timeout=10)
+                assert msg.data == bytes([execs.STDERR]) + b"test string 2\n"
+                await _send(ws, binary, execs.STDIN, b"exit 7\n")
+                msg = await ws.receive(timeout=10)
+                assert msg.data[:1] == bytes([execs.ERROR])
+                assert json.loads(msg.data[1:])["details"]["causes"][0]["message"] == "7"
+        finally:
+            await runner.cleanup()
+    run(main, tmp_path)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "text"])
+def test_v5_close_ends_stdin(tmp_path: Path, binary: bool) -> None:
+    """v5: the 255 message naming channel 0 closes the process's stdin, so `cat` ends with Success."""
+    async def main(tmp: Path) -> None:
+        runner, base, _, _ = await _serve(tmp)
+
+        async def feed(ws: aiohttp.ClientWebSocketResponse) -> None:
+            await _send(ws, binary, execs.STDIN, b"hello\n")
+            await _send(ws, binary, execs.CLOSE, bytes([execs.STDIN]))
+
+        try:
+            out = await _exec(base, ["cat"], {"stdin": "true", "stdout": "true"}, feed)
+            assert out[execs.STDOUT] == b"hello\n"
+            assert json.loads(out[execs.ERROR])["status"] == "Success"
+        finally:
+            await runner.cleanup()
+    run(main, tmp_path)
+
+
+def test_v4_has_no_close_message(tmp_path: Path) -> None:
+    """v4 knows no 255 message (upstream ignores it): stdin stays open after one."""
+    async def main(tmp: Path) -> None:
+        runner, base, _, _ = await _serve(tmp)
+        params = [("command", "cat"), ("stdin", "true"), ("stdout", "true")]
+        try:
+            async with aiohttp.ClientSession() as s, s.ws_connect(f"{base}/exec/default/p/main", params=params,
+                                                                  protocols=(V4,)) as ws:
+                await ws.send_bytes(b"\x00one\n")
+                await ws.send_bytes(b"\xff\x00")
+                await ws.send_bytes(b"\x00two\n")
+                assert await _stdout_until(ws, b"two\n") == b"one\ntwo\n"
         finally:
             await runner.cleanup()
     run(main, tmp_path)

@@ -104,17 +104,17 @@ def test_prober_readiness_liveness_and_startup_gate():
         changes = []
         p = PodProber(lambda: changes.append(1), ex)
         p.ensure(c, 0, "10.0.0.1", "rid")
-        await asyncio.sleep(0.15)
+        await _until(lambda: calls.count("start") >= 3)
         v0 = p.view(c, 0)
         assert set(calls) == {"start"}             # startup gates the others
         results["start"] = 0
-        await asyncio.sleep(0.1)
+        await _until(lambda: p.view(c, 0).started)
         v1 = p.view(c, 0)
         results["ready"] = 0
-        await asyncio.sleep(0.1)
+        await _until(lambda: p.view(c, 0).ready)
         v2 = p.view(c, 0)
         results["live"] = 1
-        await asyncio.sleep(0.1)
+        await _until(lambda: p.view(c, 0).liveness_failed)
         v3 = p.view(c, 0)
         p.ensure(c, 1, "10.0.0.1", "rid")          # a new instance starts over
         v4 = p.view(c, 1)
@@ -130,22 +130,29 @@ def test_prober_readiness_liveness_and_startup_gate():
 
 
 def test_prober_initial_delay():
-    calls = []
+    """No probe runs before initialDelaySeconds (timed from ensure, so a slow machine cannot fail it)."""
+    calls: list[float] = []
 
     async def ex(rid, argv, timeout):
-        calls.append(1)
+        calls.append(asyncio.get_running_loop().time())
         return 0
     c = {"name": "c", "readinessProbe": {"exec": {"command": ["x"]}, "initialDelaySeconds": 0.3,
                                          "periodSeconds": 0.02}}
 
     async def go():
         p = PodProber(lambda: None, ex)
+        t0 = asyncio.get_running_loop().time()
         p.ensure(c, 0, "", "rid")
-        await asyncio.sleep(0.15)
-        early = (len(calls), p.view(c, 0).ready)
-        await asyncio.sleep(0.3)
-        late = (len(calls), p.view(c, 0).ready)
+        assert not p.view(c, 0).ready
+        await _until(lambda: p.view(c, 0).ready)
         p.stop()
-        return early, late
-    early, late = asyncio.run(go())
-    assert early == (0, False) and late[0] > 0 and late[1]
+        return calls[0] - t0
+    assert asyncio.run(go()) >= 0.3 - 0.01
+
+
+async def _until(cond, timeout: float = 10.0) -> None:
+    """Wait for cond() with a deadline (the prober's own timers run meanwhile)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)

@@ -4,6 +4,7 @@ when a bigger node appears)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
@@ -181,21 +182,26 @@ def test_unschedulable_pod_backs_off(srv: ServerThread) -> None:
         client = Client(srv.url)
         sched = Scheduler(client)
         sched.queue._base = 0.05  # type: ignore[attr-defined]  (fast back-off for the test)
-        attempts = 0
+        attempts: list[float] = []
         real = sched.schedule_one
 
         async def counting(key: str) -> None:
-            nonlocal attempts
             if key == "default/never":
-                attempts += 1
+                attempts.append(time.monotonic())
             await real(key)
         sched.schedule_one = counting  # type: ignore[method-assign]
         task = asyncio.create_task(sched.run())
         try:
             await client.create(PODS, "default", p("never", cpu="100"))
-            await asyncio.sleep(1.0)
-            # exponential back-off from 50 ms: about 5 tries in 1 s, not one every 50 ms (20)
-            assert 2 <= attempts <= 8, attempts
+            deadline = time.monotonic() + 15
+            while len(attempts) < 5:
+                assert time.monotonic() < deadline, f"{len(attempts)} tries in 15 s"
+                await asyncio.sleep(0.02)
+            # exponential back-off from 50 ms, not a steady 50 ms: after the first retry (which the pod's
+            # own PodScheduled=False update may bring at once) each waits at least 50 ms * 2^i after the
+            # one before; a loaded machine only lengthens the gaps
+            gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+            assert all(g >= 0.05 * 2 ** i * 0.9 for i, g in enumerate(gaps[1:])), gaps
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

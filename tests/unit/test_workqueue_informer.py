@@ -42,11 +42,13 @@ def test_dedup_and_requeue_while_processing() -> None:
 
 
 def test_one_worker_per_key() -> None:
+    """Adds of a key being processed coalesce into one more run, never a second worker on it."""
     async def main() -> None:
         q = WorkQueue()
         active: set[str] = set()
         overlaps: list[str] = []
         runs: dict[str, int] = {}
+        gate = asyncio.Event()
 
         async def worker() -> None:
             while True:
@@ -55,21 +57,27 @@ def test_one_worker_per_key() -> None:
                     overlaps.append(k)
                 active.add(k)
                 runs[k] = runs.get(k, 0) + 1
-                await asyncio.sleep(0.02)
+                if k == "hot":
+                    await gate.wait()     # held while the adds below arrive
+                await asyncio.sleep(0)
                 active.discard(k)
                 q.done(k)
 
         workers = [asyncio.create_task(worker()) for _ in range(4)]
-        for _ in range(10):
+        q.add("hot")
+        await _until(lambda: "hot" in active)
+        for _ in range(9):
             q.add("hot")
             q.add("cold")
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.2)
+            await asyncio.sleep(0)
+        gate.set()
+        # all served; a done() requeues a dirty key in the same step as it leaves `active`, so this is final
+        await _until(lambda: len(q) == 0 and not active)
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         assert overlaps == []
-        assert 2 <= runs["hot"] < 10 and len(q) == 0  # coalesced, and the last add was served
+        assert runs["hot"] == 2 and 1 <= runs["cold"] <= 9 and len(q) == 0  # coalesced, and the last add served
     asyncio.run(main())
 
 

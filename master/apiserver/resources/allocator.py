@@ -1,4 +1,4 @@
-"""Store-backed allocators for Service ClusterIPs (10.96.0.0/16) and NodePorts
+"""Store-backed allocators for Service ClusterIPs (the network plan's service CIDR) and NodePorts
 (30000-32767).
 
 Each allocated value is one key, `/registry/ranges/<range>/<value>`, whose
@@ -16,6 +16,7 @@ import json
 import random
 from dataclasses import dataclass
 
+from apimachinery import netplan
 from master.store import Conflict, KeyExists, KeyNotFound, Store
 
 PREFIX = "/registry/ranges/"
@@ -56,8 +57,8 @@ def ip_range(cidr: str, reserved: tuple[str, ...] = ()) -> Range:
                  frozenset(int(ipaddress.ip_address(a)) for a in reserved), True)
 
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IPS = ip_range(SERVICE_CIDR, ("10.96.0.1", "10.96.0.10"))
+SERVICE_CIDR = netplan.SERVICE_CIDR
+SERVICE_IPS = ip_range(SERVICE_CIDR, (netplan.api_server_ip(SERVICE_CIDR), netplan.dns_ip(SERVICE_CIDR)))
 NODE_PORTS = Range("servicenodeports", 30000, 32767)
 
 

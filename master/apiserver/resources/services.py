@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apimachinery import kinds, meta
+from apimachinery import kinds, meta, netplan
 from apimachinery.labels import validate_labels
 from master.apiserver import errors
 from master.apiserver.resources import Causes, Obj, Strategy, allocator, register
@@ -275,14 +275,14 @@ def repair_allocations(store: Store) -> list[str]:
 
 
 def ensure_default_service(registry: Any, advertise: str) -> None:
-    """The `default/kubernetes` Service (10.96.0.1:443) and its Endpoints and
+    """The `default/kubernetes` Service (the service range's first address, port 443) and its Endpoints and
     EndpointSlice pointing at the API server. Idempotent: existing objects are left alone."""
     assert SERVICES is not None
     host, _, port = advertise.rpartition(":")
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     objs = [(SERVICES, {"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                        "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                        "spec": {"clusterIP": netplan.api_server_ip(allocator.SERVICE_CIDR), "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                                                       "targetPort": int(port or 6443)}]}}),
             (kinds.lookup("", "v1", "endpoints"), {"metadata": {"name": "kubernetes", "labels": {
                 "endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": [{

@@ -110,6 +110,7 @@ class DeploymentController:
                 t.cancel()
             await asyncio.gather(*informers, return_exceptions=True)
             self.queue.shutdown()
+            await self.writer.recorder.close()
 
     async def _worker(self) -> None:
         # a 409 is the cache lagging behind our own last write: expected, retried at once

@@ -15,10 +15,9 @@ import datetime as _dt
 import logging
 from collections.abc import Callable
 
-import httpx
-
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
+from apimachinery.events import EventRecorder
 from apimachinery.informer import Informer
 from master.controllers.deployment import rollout as plan
 from master.controllers.deployment import status as dstatus
@@ -29,13 +28,14 @@ from master.controllers.deployment.model import (
 log = logging.getLogger("coracle.deployment")
 DEPLOYMENTS = kinds.lookup("apps", "v1", "deployments")
 REPLICASETS = kinds.lookup("apps", "v1", "replicasets")
-EVENTS = kinds.lookup("", "v1", "events")
 NAME = "deployment-controller"
 
 
 class DeploymentWriter:
-    def __init__(self, client: Client, replicasets: Informer, clock: Callable[[], _dt.datetime]):
+    def __init__(self, client: Client, replicasets: Informer, clock: Callable[[], _dt.datetime],
+                 recorder: EventRecorder | None = None):
         self.client, self.replicasets, self.clock = client, replicasets, clock
+        self.recorder = recorder if recorder is not None else EventRecorder(client, NAME)
 
     # -- ReplicaSets ------------------------------------------------------------------------
     async def claim(self, d: Obj) -> list[Obj]:
@@ -113,7 +113,7 @@ class DeploymentWriter:
                                         "message": f"hash collision on replica set {meta.name(rs)}"}) from e
             return await self.set_revision(d, str(revision)), live, olds
         if spec_replicas(created):
-            await self.event(d, f"Scaled up replica set {meta.name(created)} from 0 to {spec_replicas(created)}")
+            self.event(d, f"Scaled up replica set {meta.name(created)} from 0 to {spec_replicas(created)}")
         d = await self.set_revision(d, str(revision))
         if (st := dstatus.progress_on_new_rs(d, meta.name(created), True, self.clock())) is not None:
             d = await self.write_status(d, st)
@@ -135,7 +135,7 @@ class DeploymentWriter:
         got = await self.client.update(REPLICASETS, meta.namespace(rs), body)
         if old_size != op.replicas:
             way = "up" if op.replicas > old_size else "down"
-            await self.event(d, f"Scaled {way} replica set {op.name} from {old_size} to {op.replicas}")
+            self.event(d, f"Scaled {way} replica set {op.name} from {old_size} to {op.replicas}")
         if rs is new:
             return got, olds
         return new, [got if meta.name(r) == op.name else r for r in olds]
@@ -167,18 +167,8 @@ class DeploymentWriter:
         body = {**d, "status": status}
         return await self.client.update(DEPLOYMENTS, meta.namespace(d), body, "status")
 
-    async def event(self, d: Obj, message: str) -> None:
-        """A ScalingReplicaSet event on the Deployment; best effort, as upstream's recorder."""
-        assert EVENTS is not None
-        now = meta.now_rfc3339()
-        ns = meta.namespace(d)
-        ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{meta.name(d)}.", "namespace": ns},
-              "involvedObject": {"kind": "Deployment", "apiVersion": "apps/v1", "namespace": ns, "name": meta.name(d),
-                                 "uid": meta.uid(d), "resourceVersion": meta.resource_version(d)},
-              "reason": "ScalingReplicaSet", "message": message, "type": "Normal", "source": {"component": NAME},
-              "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-              "reportingComponent": NAME, "reportingInstance": NAME}
-        try:
-            await self.client.create(EVENTS, ns, ev)
-        except (StatusError, httpx.HTTPError) as e:
-            log.debug("event not recorded: %s", e)
+    def event(self, d: Obj, message: str) -> None:
+        """A ScalingReplicaSet event on the Deployment; best effort, in the background."""
+        if d.get("kind") != "Deployment" or d.get("apiVersion") != "apps/v1":
+            d = dict(d, kind="Deployment", apiVersion="apps/v1")
+        self.recorder.event(d, "Normal", "ScalingReplicaSet", message)

@@ -1,7 +1,9 @@
 """What the replication engine does to pods, through the API server (upstream's
 PodControl and the I/O half of its ControllerRefManager): adopt and release,
 create in slow-start batches, delete; each write records an Event on the
-owner, best effort, as upstream's recorder does.
+owner through the component's recorder (`apimachinery.events`: one per
+controller name, replicaset-controller and replication-controller), best
+effort, as upstream's recorder does.
 
 Neighbours: `controller.py` decides when (and keeps the expectations),
 `plan.py` decides what.  Every method is safe to call again
@@ -12,20 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import httpx
 
 from apimachinery import kinds, meta
 from apimachinery.client import Client, StatusError
+from apimachinery.events import EventRecorder
 from master.controllers.replication import plan
 from master.controllers.replication.plan import OwnerKind
 
 log = logging.getLogger("coracle.replication")
 Obj = dict[str, Any]
 PODS = kinds.lookup("", "v1", "pods")
-EVENTS = kinds.lookup("", "v1", "events")
 ERRORS = (StatusError, httpx.HTTPError, OSError)
 
 
@@ -33,7 +34,7 @@ class PodControl:
     def __init__(self, client: Client):
         assert PODS is not None
         self.client = client
-        self._events: set[asyncio.Task] = set()
+        self.recorders: dict[str, EventRecorder] = {}  # component -> its recorder
 
     async def adopt(self, kind: OwnerKind, owner: Obj, pods: list[Obj]) -> list[Obj]:
         """Put the owner's controller reference on matching orphans; returns the pods now ours.
@@ -117,34 +118,17 @@ class PodControl:
         return out
 
     def event(self, kind: OwnerKind, owner: Obj, etype: str, reason: str, message: str) -> None:
-        """Record an Event in the background; a lost event is logged, never retried."""
-        task = asyncio.create_task(self._post_event(kind, owner, etype, reason, message))
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
-
-    async def _post_event(self, kind: OwnerKind, owner: Obj, etype: str, reason: str, message: str) -> None:
-        if EVENTS is None:
-            return
-        stamp = meta.now_rfc3339()
-        ns = meta.namespace(owner)
-        ref = {"kind": kind.res.kind, "namespace": ns, "name": meta.name(owner), "uid": meta.uid(owner),
-               "apiVersion": kind.res.group_version, "resourceVersion": meta.resource_version(owner)}
-        event = {"apiVersion": "v1", "kind": "Event",
-                 "metadata": {"name": f"{meta.name(owner)}.{time.time_ns():x}", "namespace": ns},
-                 "involvedObject": ref, "reason": reason, "message": message, "type": etype,
-                 "source": {"component": kind.component}, "firstTimestamp": stamp, "lastTimestamp": stamp,
-                 "count": 1, "reportingComponent": kind.component, "reportingInstance": ""}
-        try:
-            await self.client.create(EVENTS, ns, event)
-        except ERRORS as e:
-            log.debug("event %s for %s/%s lost: %s", reason, ns, meta.name(owner), e)
+        """Record an Event on the owner in the background; a lost event is logged, never retried."""
+        rec = self.recorders.get(kind.component)
+        if rec is None:
+            rec = self.recorders[kind.component] = EventRecorder(self.client, kind.component)
+        if owner.get("kind") != kind.res.kind or owner.get("apiVersion") != kind.res.group_version:
+            owner = dict(owner, kind=kind.res.kind, apiVersion=kind.res.group_version)
+        rec.event(owner, etype, reason, message)
 
     async def close(self) -> None:
-        """Wait briefly for events in flight, then drop the rest."""
-        if self._events:
-            await asyncio.wait(list(self._events), timeout=1.0)
-        for t in list(self._events):
-            t.cancel()
+        """Let the events in flight go out briefly, then drop the rest."""
+        await asyncio.gather(*(r.close() for r in self.recorders.values()))
 
 
 def _namespace_terminating(e: BaseException) -> bool:
