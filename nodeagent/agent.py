@@ -23,7 +23,8 @@ from aiohttp import web
 
 import cgroups
 from apimachinery import kinds, meta, netplan
-from apimachinery.client import Client, StatusError, user_agent
+from apimachinery.client import Client, user_agent
+from apimachinery.events import EventRecorder
 from apimachinery.informer import Informer
 from nodeagent.runtime import oci
 from nodeagent.pod import spec as podspec
@@ -39,7 +40,6 @@ from nodeagent.server.app import AgentServer
 
 log = logging.getLogger("coracle.agent")
 PODS = kinds.lookup("", "v1", "pods")
-EVENTS = kinds.lookup("", "v1", "events")
 # served only once apimachinery.kinds lists them; without them configMapKeyRef/secretKeyRef/envFrom
 # see nothing (CreateContainerConfigError unless optional)
 CONFIG_KINDS = {p: r for p in ("configmaps", "secrets") if (r := kinds.lookup("", "v1", p)) is not None}
@@ -92,39 +92,6 @@ def known_uids(host: PodHost) -> set[str]:
     return {u for u in uids if _UID.fullmatch(u)}
 
 
-class DirectEvents:
-    """The pod code's event recorder (nodeagent.pod.events.Recorder) as the agent posted events before
-    apimachinery's shared EventRecorder: one POST per event, in the background, errors dropped."""
-
-    def __init__(self, client: Client, component: str, host: str = "") -> None:
-        self.client, self.component, self.host = client, component, host
-        self._tasks: set[asyncio.Task] = set()
-
-    def event(self, obj: dict, etype: str, reason: str, message: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._post(obj, etype, reason, message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _post(self, obj: dict, etype: str, reason: str, message: str) -> None:
-        assert EVENTS is not None
-        now = meta.now_rfc3339()
-        ns = meta.namespace(obj)
-        ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{meta.name(obj)}.", "namespace": ns},
-              "involvedObject": {"kind": obj.get("kind", "Pod"), "namespace": ns, "name": meta.name(obj),
-                                 "uid": meta.uid(obj), "apiVersion": obj.get("apiVersion", "v1")},
-              "reason": reason, "message": message, "type": etype,
-              "source": {"component": self.component, "host": self.host},
-              "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-              "reportingComponent": self.component, "reportingInstance": self.host}
-        try:
-            await self.client.create(EVENTS, ns, ev)
-        except (StatusError, OSError) as e:
-            log.debug("event not recorded: %s", e)
-
-    async def close(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
 class Agent:
     def __init__(self, cfg: AgentConfig):
         assert PODS is not None
@@ -174,7 +141,7 @@ class Agent:
         save_node_file(self.cfg, pod_cidr)
         self.host = host = await asyncio.to_thread(make_host, self.cfg, pod_cidr)
         host.lookup = self.lookup
-        self.recorder = DirectEvents(self.client, "kubelet", self.cfg.node_name)
+        self.recorder = EventRecorder(self.client, "kubelet", self.cfg.node_name)
         self.workers = PodWorkers(host, self.client, self.desired, self.recorder)
         self.pods.add_handlers(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_delete)
         runner = web.AppRunner(AgentServer(host.records, host.runtime).app, access_log=None, handle_signals=False)

@@ -18,7 +18,7 @@ from nodeagent.pod import phases, podlog
 from nodeagent.pod import plan as P
 from nodeagent.pod.actor import PodActor
 from nodeagent.pod.backoff import SYNC_RETRY
-from nodeagent.pod.events import Recorder
+from nodeagent.pod.events import PodEvents, Recorder
 from nodeagent.pod.host import PodHost
 from nodeagent.pod.record import ContainerState
 from nodeagent.pod.status_manager import StatusManager
@@ -32,7 +32,7 @@ class PodWorkers:
         self.host, self.client, self.desired = host, client, desired
         self.clock = host.clock
         self.status = StatusManager(client, host.host_ip, self.clock.now)
-        self.actor = PodActor(host, client, recorder, self.status, self.update, self.update_after,
+        self.actor = PodActor(host, client, PodEvents(recorder), self.status, self.update, self.update_after,
                               self.clock)
         self._pending: set[str] = set()
         self._tasks: dict[str, asyncio.Task] = {}

@@ -643,7 +643,7 @@ def test_container_with_an_unsupported_volume_waits_and_says_why(world):
     w = st["containerStatuses"][0]["state"]["waiting"]
     msg = 'volume "cfg": volume type configMap is not supported on this node yet'
     assert st["phase"] == "Pending" and w == {"reason": "CreateContainerConfigError", "message": msg}
-    assert world.recorder.events == [{"name": "crt-pod", "uid": UID, "type": "Warning", "reason": "Failed",
+    assert world.recorder.events == [{"kind": "Pod", "name": "crt-pod", "uid": UID, "type": "Warning", "reason": "Failed",
                                       "message": f"Error: {msg}"}]  # once, not once per sync
     assert world.runtime.calls == [] and len(world.client.updates()) == 1
 
@@ -712,3 +712,11 @@ def test_pod_log_fields_fall_back_to_the_record():
     rec = PodRecord(uid="u1", namespace="ns", name="n")
     assert podlog.fields("node-a", "u1", None, rec) == {"pod": "n", "namespace": "ns", "uid": "u1", "node": "node-a"}
     assert podlog.fields("node-a", "u2") == {"pod": "", "namespace": "", "uid": "u2", "node": "node-a"}
+
+
+def test_pod_events_name_the_kind_an_informer_list_leaves_out():
+    from nodeagent.pod.events import PodEvents
+    inner = FakeRecorder()
+    listed = {"metadata": {"name": "p", "namespace": "default", "uid": "u"}}  # as a list's item: no kind
+    PodEvents(inner).event(listed, "Normal", "Started", "Started container main")
+    assert inner.events[0]["kind"] == "Pod" and "kind" not in listed
