@@ -6,22 +6,21 @@ discovery and OpenAPI documents in their own modules, the pod log proxy in
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any, Callable, TypeVar
 
-import yaml
 from aiohttp import web
 
 from apimachinery.fields import FieldSelector, parse_field_selector, unsupported_fields
 from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector, SelectorError, parse_selector
-from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
+from master.apiserver import body, discovery, errors, openapi, paths, proxy
 from master.apiserver.customapis import CustomAPIs
 from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.printers import custom_table, table_for
 from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
+from master.apiserver.schemas.types import named_type_error
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
@@ -75,7 +74,7 @@ class APIServer:
         self.registry.cached_namespace = self.cache.namespace
         self.calls = StoreCalls(store, self.registry, self.cache)  # inline on SQLite, a thread pool on etcd
         self.advertise = advertise
-        self.app = web.Application(client_max_size=8 * 1024 * 1024)
+        self.app = web.Application(client_max_size=body.MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.app.on_shutdown.append(self._on_shutdown)
         self._closing = asyncio.Event()
@@ -238,6 +237,9 @@ class APIServer:
             options["propagationPolicy"] = q["propagationPolicy"]
         if q.get("orphanDependents"):
             options["orphanDependents"] = q["orphanDependents"] == "true"
+        err = named_type_error("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", options)
+        if err:
+            raise errors.bad_request(f"DeleteOptions cannot be decoded: {err}")
         return options
 
     async def _scale(self, request: web.Request, t: paths.Target, dry_run: bool) -> web.Response:
@@ -283,28 +285,9 @@ class APIServer:
                 raise errors.bad_request(f'field label not supported: {bad[0]}')
         return labels, fields
 
-    async def _body(self, request: web.Request, allow_empty: bool = False) -> Any:
-        raw = await request.read()
-        if not raw:
-            if allow_empty:
-                return None
-            raise errors.bad_request("the request body is empty")
-        ctype = request.content_type
-        if ctype == protobuf.CONTENT_TYPE:
-            try:
-                return protobuf.decode_body(raw)
-            except protobuf.UnknownKind as e:
-                raise errors.APIError(415, "UnsupportedMediaType", str(e)) from None
-            except protobuf.ProtobufError as e:
-                raise errors.bad_request(f"the request body is not valid Kubernetes protobuf: {e}") from None
-        if "protobuf" in ctype:
-            raise errors.unsupported_media(ctype)
-        try:
-            if ctype in ("application/yaml", "application/apply-patch+yaml"):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
-        except (ValueError, yaml.YAMLError) as e:
-            raise errors.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ctype else 'JSON'}: {e}") from None
+    @staticmethod
+    async def _body(request: web.Request, allow_empty: bool = False) -> Any:
+        return await body.read(request, allow_empty)
 
     @staticmethod
     def _filter(res: ResourceInfo, labels: Selector | None, fields: FieldSelector | None) -> Any:
@@ -334,8 +317,7 @@ class APIServer:
             except ValueError:
                 raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
             if exact > self.cache.revision and not await self.calls.caught_up(exact):
-                raise errors.APIError(504, "Timeout", f"Too large resource version: {exact}, current resource "
-                                      f"version: {self.cache.revision}")
+                raise errors.too_large_resource_version(exact, self.cache.revision)
         if (q.get("continue") or (limit and rv == "") or (match == "Exact" and exact != self.cache.revision)
                 or not await self.calls.list_from_cache(rv)):
             # paged or historical (or a cache that lags the store): a consistent snapshot from the store

@@ -5,7 +5,8 @@ of these, raised anywhere below the handlers and rendered by the app.
       code, reason, message, details -> Status JSON
       helpers: bad_request (400), forbidden (403), not_found (404),
       method_not_allowed (405), already_exists / conflict (409), gone (410),
-      unsupported_media (415), invalid (422), internal (500)
+      request_entity_too_large / object_too_large (413), unsupported_media (415),
+      invalid (422), too_large_resource_version (504), internal (500)
 """
 from __future__ import annotations
 
@@ -107,6 +108,24 @@ def invalid(res: ResourceInfo, kind: str, name: str, causes: list[tuple[str, str
     details["causes"] = [{"reason": "FieldValueInvalid", "message": f"Invalid value: {m}" if not m.startswith(("Required", "Invalid", "Unsupported", "Forbidden")) else m, "field": f}
                          for f, m in causes]
     return APIError(422, "Invalid", f'{kind} "{name}" is invalid: {msg}', details)
+
+
+def request_entity_too_large(message: str) -> APIError:
+    return APIError(413, "RequestEntityTooLarge", f"Request entity too large: {message}")
+
+
+def object_too_large() -> APIError:
+    """A stored object past storage.MAX_OBJECT_BYTES: etcd's own refusal, "etcdserver: request is too
+    large", which upstream passes on as a 500 (kubernetes#112152); here a 413, as it is the client's."""
+    return APIError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
+
+
+def too_large_resource_version(wanted: int, current: int) -> APIError:
+    """Upstream's storage.NewTooLargeResourceVersionError: a 504 that client-go's reflector recognises
+    by its cause (and then relists)."""
+    return APIError(504, "Timeout", f"Too large resource version: {wanted}, current resource version: {current}",
+                    {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1})
 
 
 def internal(message: str) -> APIError:

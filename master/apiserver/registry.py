@@ -25,6 +25,7 @@ from master.apiserver import errors, ssa, storage
 from master.apiserver.resources import Obj, strategy_for
 from master.apiserver.scale import apply_scale, apply_to_scale, replicas_of, to_scale
 from master.apiserver.schemas.structure import for_kind
+from master.apiserver.schemas.types import named_type_error, type_error
 from master.store import Compacted, Conflict, KeyExists, KeyNotFound, Store
 
 NAMESPACES = lookup("", "v1", "namespaces")
@@ -213,7 +214,7 @@ class Registry:
             md["name"] = _generated_name(md["generateName"])
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        self._check_namespace(res, ns, md["name"])
+        self._check_namespace(res, ns, str(md.get("name") or ""))
         strat = strategy_for(res)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             md.pop(k, None)
@@ -297,6 +298,9 @@ class Registry:
         except KeyNotFound:
             strat.release(self.store, obj, old)
             raise errors.not_found(res, name) from None
+        except BaseException:
+            strat.release(self.store, obj, old)
+            raise
         strat.release(self.store, old, obj)
         md["resourceVersion"] = str(new_rv)
         return obj
@@ -344,6 +348,7 @@ class Registry:
             except errors.APIError as e:
                 if e.code == 404 and apply and subresource is None:
                     new = self._applied(res, ns, name, None, body, manager, force, None)
+                    _check_patched_types(res, name, new)
                     try:
                         return self.create(res, ns, new, dry_run), True
                     except errors.APIError as e2:
@@ -353,10 +358,13 @@ class Registry:
                 raise
             if apply:
                 new = self._applied(res, ns, name, old, body, manager, force, subresource)
+                _check_patched_types(res, name, new)
                 new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             else:
                 new = self._patched(res, old, content_type, body, res.kind)
-                new.setdefault("metadata", {})["resourceVersion"] = new["metadata"].get("resourceVersion") or old["metadata"]["resourceVersion"]
+                _check_patched_types(res, name, new)
+                md = new.setdefault("metadata", {})
+                md["resourceVersion"] = md.get("resourceVersion") or old["metadata"]["resourceVersion"]
             sent_rv = new["metadata"]["resourceVersion"]  # update takes it out of `new` before writing
             try:
                 return self.update(res, ns, name, new, subresource, dry_run, _old=old,
@@ -379,10 +387,12 @@ class Registry:
                 new = merge_patch(current, body)
             else:  # strategic merge, and server-side apply approximated by it
                 new = strategic_merge_patch(current, body, kind)
-        except PatchError as e:
+        except (PatchError, TypeError, AttributeError, KeyError, ValueError) as e:
+            # the patch functions raise PatchError for what they check; a patch of the wrong shape
+            # where they do not look (a JSON patch whose `from` is a number) is the client's error too
             raise errors.APIError(422 if content_type == "application/json-patch+json" else 400,
                                   "Invalid" if content_type == "application/json-patch+json" else "BadRequest",
-                                  str(e)) from None
+                                  str(e) if isinstance(e, PatchError) else f"the patch cannot be applied: {e}") from None
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
         return new
@@ -503,6 +513,10 @@ class Registry:
                     raise
             if content_type is None:
                 new_scale = body
+                err = named_type_error("io.k8s.api.autoscaling.v1.Scale", body) if isinstance(body, dict) else \
+                    "the request body must be a Scale object"
+                if err:
+                    raise errors.bad_request(f'Scale in version "v1" cannot be handled as a Scale: {err}')
             else:
                 new_scale = self._patched(res, scale, content_type, body, "Scale")
             replicas = replicas_of(new_scale)
@@ -571,6 +585,14 @@ class Registry:
             except Conflict:
                 continue
         raise errors.conflict(pods, name, "too many concurrent writers; try again")
+
+
+def _check_patched_types(res: ResourceInfo, name: str, obj: Obj) -> None:
+    """A patch whose result does not decode as the kind is a 422, as upstream's patcher says it."""
+    if res.custom is None:
+        err = type_error(res.group, res.version, res.kind, obj)
+        if err:
+            raise errors.invalid(res, res.kind, name, [("patch", f"Invalid value: {err}")])
 
 
 def resource_for_object(obj: Obj) -> ResourceInfo | None:
