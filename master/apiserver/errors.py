@@ -24,11 +24,27 @@ class APIError(Exception):
         self.details = details
 
     def status(self) -> dict[str, Any]:
+        """The Status in upstream's field order (its Go struct's, which clients comparing error text
+        see): kind, apiVersion, metadata, status, message, reason, details, code; details as name,
+        group, kind, uid, causes, retryAfterSeconds; each cause as reason, message, field."""
         out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": self.message, "reason": self.reason, "code": self.code}
+                               "message": self.message, "reason": self.reason}
         if self.details is not None:
-            out["details"] = self.details
+            out["details"] = _ordered_details(self.details)
+        out["code"] = self.code
         return out
+
+
+_DETAILS_ORDER = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_ORDER = ("reason", "message", "field")
+
+
+def _ordered_details(details: dict[str, Any]) -> dict[str, Any]:
+    out = {k: details[k] for k in _DETAILS_ORDER if k in details}
+    if "causes" in out:
+        out["causes"] = [({k: c[k] for k in _CAUSE_ORDER if k in c} | c) if isinstance(c, dict) else c
+                         for c in out["causes"]]
+    return out | {k: v for k, v in details.items() if k not in out}  # anything else after, as it came
 
 
 def _details(res: ResourceInfo | None, name: str | None) -> dict[str, Any]:

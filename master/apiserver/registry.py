@@ -184,8 +184,14 @@ class Registry:
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
-        obj["kind"], obj["apiVersion"] = res.kind, res.group_version
-        return obj
+        # upstream's field order (TypeMeta, ObjectMeta, then the kind's fields, status last), whatever the client sent
+        out: Obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": md}
+        for k, v in obj.items():
+            if k not in out and k != "status":
+                out[k] = v
+        if "status" in obj:
+            out["status"] = obj["status"]
+        return out
 
     def _validate(self, res: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         strat = strategy_for(res)
