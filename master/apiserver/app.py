@@ -12,15 +12,14 @@ from typing import Any, Callable, TypeVar
 
 from aiohttp import web
 
-from apimachinery.fields import FieldSelector, parse_field_selector, unsupported_fields
+from apimachinery.fields import FieldSelector
 from apimachinery.kinds import ResourceInfo
-from apimachinery.labels import Selector, SelectorError, parse_selector
-from master.apiserver import body, discovery, errors, openapi, paths, proxy
+from apimachinery.labels import Selector
+from master.apiserver import body, discovery, errors, openapi, params, paths, proxy
 from master.apiserver.customapis import CustomAPIs
 from apimachinery.apigroups import ALL, APIGroups
 from master.apiserver.printers import custom_table, table_for
 from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
-from master.apiserver.schemas.types import named_type_error
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
 from master.apiserver.watchcache import WatchCache
@@ -159,15 +158,15 @@ class APIServer:
             if t.subresource is not None:
                 raise errors.path_not_found(request.path)
             if m == "GET":
-                labels, fields = self._selectors(t.res, q)
-                if q.get("watch") in ("true", "1"):
+                labels, fields = params.selectors(t.res, q)
+                if params.query_bool(q, "watch"):
                     return await self._watch(request, t, labels, fields)
                 return await self._list(request, t, labels, fields)
             if m == "POST":
                 obj = await self._body(request)
                 request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
                 return _respond(await self._call(self.registry.create, t.res, t.namespace, obj, dry_run,
-                                                 _field_manager(request)), 201)
+                                                 params.field_manager(request.query, request.headers)), 201)
             if m == "DELETE":
                 return await self._delete_collection(request, t)
             raise errors.method_not_allowed(f"{m} is not supported on a collection")
@@ -208,7 +207,7 @@ class APIServer:
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body)
             obj = await self._call(self.registry.update, t.res, t.namespace, t.name, body, sub, dry_run,
-                                       manager=_field_manager(request))
+                                       manager=params.field_manager(request.query, request.headers))
             return _respond(obj)
         if m == "PATCH":
             ctype = request.content_type
@@ -216,31 +215,16 @@ class APIServer:
                 raise errors.unsupported_media(ctype, custom=t.res.custom is not None)
             body = await self._body(request)
             request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
-            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
+            manager = q.get("fieldManager") if ctype == APPLY_PATCH else params.field_manager(request.query, request.headers)
             patched, created = await self._call(self.registry.patch, t.res, t.namespace, t.name, ctype, body, sub, dry_run,
-                                                   manager, q.get("force") == "true")
+                                                   manager, params.query_bool(q, "force"))
             return _respond(patched, 201 if created else 200)
         if m == "DELETE":
             options = await self._body(request, allow_empty=True) or {}
-            obj, _gone = await self._call(self.registry.delete, t.res, t.namespace, t.name, self._delete_options(q, options),
+            obj, _gone = await self._call(self.registry.delete, t.res, t.namespace, t.name, params.delete_options(q, options),
                                           dry_run)
             return _respond(obj)
         raise errors.method_not_allowed(f"{m} is not supported")
-
-    def _delete_options(self, q: Any, options: Any) -> dict[str, Any]:
-        """DeleteOptions from the body, overridden by query parameters (as kubectl and upstream accept)."""
-        if not isinstance(options, dict):
-            raise errors.bad_request("DeleteOptions must be an object")
-        if "gracePeriodSeconds" in q:
-            options["gracePeriodSeconds"] = self._int(q, "gracePeriodSeconds")
-        if q.get("propagationPolicy"):
-            options["propagationPolicy"] = q["propagationPolicy"]
-        if q.get("orphanDependents"):
-            options["orphanDependents"] = q["orphanDependents"] == "true"
-        err = named_type_error("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", options)
-        if err:
-            raise errors.bad_request(f"DeleteOptions cannot be decoded: {err}")
-        return options
 
     async def _scale(self, request: web.Request, t: paths.Target, dry_run: bool) -> web.Response:
         assert t.name is not None
@@ -249,41 +233,17 @@ class APIServer:
             return _respond(await self._call(self.registry.get_scale, t.res, t.namespace, t.name))
         if m == "PUT":
             return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
-                                             await self._body(request), None, dry_run, _field_manager(request)))
+                                             await self._body(request), None, dry_run, params.field_manager(request.query, request.headers)))
         if m == "PATCH":
             if request.content_type not in PATCH_TYPES or (
                     request.content_type == STRATEGIC_PATCH and t.res.custom is not None):
                 raise errors.unsupported_media(request.content_type, custom=t.res.custom is not None)
             ctype, q = request.content_type, request.query
-            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
+            manager = q.get("fieldManager") if ctype == APPLY_PATCH else params.field_manager(request.query, request.headers)
             return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
                                              await self._body(request), ctype, dry_run, manager,
-                                             force=q.get("force") == "true"))
+                                             force=params.query_bool(q, "force")))
         raise errors.method_not_allowed(f"{m} is not supported on scale")
-
-    @staticmethod
-    def _int(q: Any, name: str) -> int:
-        try:
-            return int(q[name])
-        except ValueError:
-            raise errors.bad_request(f"{name}: must be an integer, got {q[name]!r}") from None
-
-    def _selectors(self, res: ResourceInfo, q: Any) -> tuple[Selector | None, FieldSelector | None]:
-        labels = fields = None
-        try:
-            if q.get("labelSelector"):
-                labels = parse_selector(q["labelSelector"])
-        except (SelectorError, ValueError) as e:
-            raise errors.bad_request(f"unable to parse requirement: {e}") from None
-        if q.get("fieldSelector"):
-            try:
-                fields = parse_field_selector(q["fieldSelector"])
-            except ValueError as e:
-                raise errors.bad_request(f"invalid field selector: {e}") from None
-            bad = unsupported_fields(res.kind, fields)
-            if bad:
-                raise errors.bad_request(f'field label not supported: {bad[0]}')
-        return labels, fields
 
     @staticmethod
     async def _body(request: web.Request, allow_empty: bool = False) -> Any:
@@ -304,7 +264,7 @@ class APIServer:
     async def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
               fields: FieldSelector | None) -> web.Response:
         q = request.query
-        limit = self._int(q, "limit") if q.get("limit") else 0
+        limit = params.query_int(q, "limit")
         rv, match = q.get("resourceVersion", ""), q.get("resourceVersionMatch", "")
         if match not in ("", "Exact", "NotOlderThan"):
             raise errors.bad_request(f"resourceVersionMatch: Unsupported value: {match!r}")
@@ -347,8 +307,8 @@ class APIServer:
 
     async def _delete_collection(self, request: web.Request, t: paths.Target) -> web.Response:
         q = request.query
-        labels, fields = self._selectors(t.res, q)
-        options = self._delete_options(q, await self._body(request, allow_empty=True) or {})
+        labels, fields = params.selectors(t.res, q)
+        options = params.delete_options(q, await self._body(request, allow_empty=True) or {})
         dry_run = q.get("dryRun") == "All"
         result = await self._call(self.registry.list, t.res, t.namespace, labels, fields)
         deleted = []
@@ -372,10 +332,10 @@ class APIServer:
                      fields: FieldSelector | None) -> web.StreamResponse:
         matches = self._filter(t.res, labels, fields) or (lambda _obj: True)
         q = request.query
-        timeout = self._int(q, "timeoutSeconds") if q.get("timeoutSeconds") else 1800
+        timeout = params.query_int(q, "timeoutSeconds", 1800)
         rv = q.get("resourceVersion", "")
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-        send_initial = q.get("sendInitialEvents") == "true"
+        bookmarks = params.query_bool(q, "allowWatchBookmarks")
+        send_initial = params.query_bool(q, "sendInitialEvents")
         initial: list[dict[str, Any]] = []
         if rv in ("", "0") or send_initial:
             entries, from_rev = self.cache.list(t.res, t.namespace, matches)
@@ -464,10 +424,3 @@ def make_app(store: Store, advertise: str = "127.0.0.1:6443") -> tuple[APIServer
     server = APIServer(store, advertise)
     return server, server.app
 
-
-def _field_manager(request: web.Request) -> str:
-    """The fieldManager query parameter, else upstream's default: the User-Agent up to its first '/'."""
-    manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
-    if len(manager) > 128:
-        raise errors.APIError(422, "Invalid", "fieldManager: Too long: may not be longer than 128 characters")
-    return manager or "unknown"

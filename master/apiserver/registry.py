@@ -218,7 +218,7 @@ class Registry:
         generated = not md.get("name") and bool(md.get("generateName"))
         if generated:
             md["name"] = _generated_name(md["generateName"])
-        if md.get("resourceVersion"):
+        if _set_resource_version(md.pop("resourceVersion", None)):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         self._check_namespace(res, ns, str(md.get("name") or ""))
         strat = strategy_for(res)
@@ -591,6 +591,12 @@ class Registry:
             except Conflict:
                 continue
         raise errors.conflict(pods, name, "too many concurrent writers; try again")
+
+
+def _set_resource_version(rv: Any) -> bool:
+    """Whether a create's metadata.resourceVersion is set, as upstream's storage reads it (ParseUint):
+    a non-zero number.  Anything else ("v1" from kubernetes_asyncio, "", "0") is ignored."""
+    return isinstance(rv, str) and rv.isascii() and rv.isdigit() and int(rv) != 0 and int(rv) < 2**64
 
 
 def _check_patched_types(res: ResourceInfo, name: str, obj: Obj) -> None:
