@@ -15,10 +15,11 @@ from aiohttp import web
 from apimachinery.fields import FieldSelector
 from apimachinery.kinds import ResourceInfo
 from apimachinery.labels import Selector
-from master.apiserver import body, discovery, errors, openapi, params, paths, proxy
-from master.apiserver.customapis import CustomAPIs
+from master.apiserver import body, discovery, errors, openapi, openapi_v2, params, paths, proxy
+from master.apiserver.customresources.customapis import CustomAPIs
+from master.apiserver.customresources.printer import custom_table
 from apimachinery.apigroups import ALL, APIGroups
-from master.apiserver.printers import custom_table, table_for
+from master.apiserver.printers import table_for
 from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
 from master.apiserver import watchcache
@@ -116,9 +117,11 @@ class APIServer:
                 if agg:
                     return _respond(discovery.aggregated(False, agg, self.apis), content_type=agg)
                 return _respond(discovery.api_group_list(self.apis))
-            if path.startswith("/openapi/v"):  # v3 and v2
-                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis,
-                                       request.headers.get("Accept", ""))
+            if path == "/openapi/v2":
+                return openapi_v2.respond(request.headers.get("Accept", ""), request.headers.get("If-None-Match"),
+                                          self.apis)
+            if path.startswith("/openapi/v"):
+                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis)
             parts = path.strip("/").split("/")
             if parts[0] == "api" and len(parts) == 2:
                 return self._resource_list("", parts[1])

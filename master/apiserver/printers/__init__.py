@@ -18,7 +18,6 @@ from master.apiserver.printers.apps import (CONTAINERS_COL, DEPLOYMENT_COLUMNS, 
 from master.apiserver.printers.autoscaling import HPA_COLUMNS, hpa_row
 from master.apiserver.printers.cells import (CREATED_AT_COL, CREATED_AT_COLUMNS, created_at_row,
                                              format_label_selector, format_labels)
-from master.apiserver.printers.custom import custom_table
 from master.apiserver.printers.coordination import LEASE_COLUMNS, lease_row
 from master.apiserver.printers.core import (CONFIGMAP_COLUMNS, EVENT_COLUMNS, NAMESPACE_COLUMNS, NODE_COLUMNS,
                                             RESOURCEQUOTA_COLUMNS, SECRET_COLUMNS, SERVICEACCOUNT_COLUMNS,

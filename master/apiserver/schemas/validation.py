@@ -23,7 +23,6 @@ from aiohttp import web
 
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors
-from master.apiserver.resources import crschema
 from master.apiserver.schemas import Schema, kind_schema, resolve
 from master.apiserver.schemas.types import type_error
 
@@ -102,9 +101,8 @@ def check(res: ResourceInfo, value: str | None, body: Any, patch: bool = False) 
         err = type_error(res.group, res.version, res.kind, body)
         if err:
             raise errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {err}')
-    if res.custom is not None:  # the CRD version's schema: what pruning would drop
-        schema = getattr(res.custom, "schema", {})
-        paths = crschema.prune(body if mode is not FieldValidation.STRICT else copy.deepcopy(body), schema, root=True)
+    if res.custom is not None:  # the CRD version's schema: what pruning would drop (customresources)
+        paths = res.custom.unknown_fields(body if mode is not FieldValidation.STRICT else copy.deepcopy(body))  # type: ignore[attr-defined]
     else:
         paths = unknown_fields(res.group, res.version, res.kind, body, patch, drop=mode is not FieldValidation.STRICT)
     if not paths or mode is FieldValidation.IGNORE:
