@@ -4,7 +4,7 @@ of these, raised anywhere below the handlers and rendered by the app.
     APIError
       code, reason, message, details -> Status JSON
       helpers: bad_request (400), forbidden (403), not_found (404),
-      method_not_allowed (405), already_exists / conflict (409), gone (410),
+      method_not_allowed (405), already_exists / conflict / stale_write (409), gone (410),
       request_entity_too_large / object_too_large (413), unsupported_media (415),
       invalid (422), too_large_resource_version (504), internal (500)
 """
@@ -98,6 +98,25 @@ def already_exists(res: ResourceInfo, name: str) -> APIError:
 def conflict(res: ResourceInfo, name: str, why: str) -> APIError:
     return APIError(409, "Conflict", f'Operation cannot be fulfilled on {_what(res)} "{name}": {why}',
                     _details(res, name))
+
+
+MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+class StaleWrite(APIError):
+    """A 409 Conflict because another write landed between the read a write was based on and the
+    write: the server may re-read and try again (apimachinery.client.retry_on_conflict with
+    is_stale_write).  A conflict with what the client itself named (a resourceVersion, a
+    precondition, a field manager) is a plain APIError and never retried."""
+
+
+def stale_write(res: ResourceInfo, name: str) -> StaleWrite:
+    return StaleWrite(409, "Conflict", f'Operation cannot be fulfilled on {_what(res)} "{name}": {MODIFIED}',
+                      _details(res, name))
+
+
+def is_stale_write(e: BaseException) -> bool:
+    return isinstance(e, StaleWrite)
 
 
 def gone(message: str) -> APIError:

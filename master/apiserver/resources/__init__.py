@@ -7,7 +7,7 @@ return validation causes as (field, message) pairs.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from apimachinery import meta
 from apimachinery.kinds import ResourceInfo
@@ -15,6 +15,22 @@ from master.store import Store
 
 Obj = dict[str, Any]
 Causes = list[tuple[str, str]]
+
+
+class Objects(Protocol):
+    """What a kind's subresource (pods/binding, namespaces/finalize) needs of the registry: reads,
+    whole-object updates through the generic rules, and a raw compare-and-swap."""
+
+    def get(self, res: ResourceInfo, ns: str | None, name: str) -> Obj: ...
+
+    def update(self, res: ResourceInfo, ns: str | None, name: str, obj: Any, subresource: str | None = None,
+               dry_run: bool = False, _old: Obj | None = None, manager: str | None = None,
+               _field_sub: str = "") -> Obj: ...
+
+    def swap(self, res: ResourceInfo, ns: str | None, name: str, obj: Obj) -> Obj:
+        """Write obj as it is over the version its metadata.resourceVersion names; errors.StaleWrite
+        when another write came first.  Not retried."""
+        ...
 
 
 class Strategy:
@@ -63,6 +79,19 @@ class Strategy:
     def removed(self, store: Store, obj: Obj) -> None:
         """`obj` has just left the store: remove what exists only for it (a CRD's custom resources).
         Idempotent; objects already gone are no error."""
+
+    # -- deletion (the registry's generic rules ask; see master.apiserver.deletion) --
+    def deletion_grace(self, obj: Obj, options: Obj) -> int | None:
+        """The grace period a DELETE with `options` gives `obj`: None or 0 removes it at once (when no
+        finalizer holds it), N > 0 marks it and waits for its owner (the agent) to finish."""
+        return None
+
+    def finalizing(self, obj: Obj) -> bool:
+        """Whether the kind's own finalizers (beyond metadata.finalizers) still hold a deleted obj."""
+        return False
+
+    def mark_deleting(self, obj: Obj) -> None:
+        """Set what the kind shows while a deleted obj waits (a Namespace's phase Terminating)."""
 
     def spec_changed(self, new: Obj, old: Obj) -> bool:
         return json.dumps(new.get("spec"), sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
