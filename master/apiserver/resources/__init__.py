@@ -111,7 +111,7 @@ _DEFAULT = Strategy()
 
 
 def strategy_for(res: ResourceInfo) -> Strategy:
-    if res.custom is not None:  # a custom resource carries its own (resources.customresource)
+    if res.custom is not None:  # a custom resource carries its own (customresources.customresource)
         return res.custom  # type: ignore[return-value]
     return _STRATEGIES.get(f"{res.group}/{res.plural}", _DEFAULT)
 

@@ -8,8 +8,8 @@ list item becomes the item type's zero value.
     named_type_error(schema_name, obj)       the same for a schema by name (DeleteOptions, Scale)
 
 Pure.  `validation.check` runs it over create and update bodies (a 400); the registry over the
-result of a patch (a 422, as upstream's patcher).  Custom resources are checked against their
-CRD's schema elsewhere (`resources/crschema`).
+result of a patch (`patching`: a 422, as upstream's patcher).  Custom resources are checked against their
+CRD's schema elsewhere (`customresources/crschema`).
 """
 from __future__ import annotations
 
