@@ -23,25 +23,19 @@ if TYPE_CHECKING:
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"  # the garbage collector's finalizers
 POLICIES = ("Foreground", "Background", "Orphan")
 
-# Upstream strategies' DefaultGarbageCollectionPolicy where it is not DeleteDependents (Background):
-# OrphanDependents "for backwards compatibility" (core/v1 ReplicationControllers; batch/v1 Jobs, when
-# served), and Unsupported (events: no garbage-collector finalizer whatever the options say).
-ORPHAN_BY_DEFAULT = frozenset({("", "v1", "replicationcontrollers"), ("batch", "v1", "jobs")})
-NO_PROPAGATION = frozenset({("", "v1", "events"), ("events.k8s.io", "v1", "events")})
-
-
 def propagation_policy(options: Obj, res: ResourceInfo | None = None,
                        finalizers: list[str] | tuple[str, ...] = ()) -> str:
     """The policy a DELETE carries out, as upstream's generic store decides it: the options'
     propagationPolicy (or the legacy orphanDependents), else a GC finalizer the object already holds,
-    else the kind's default (Orphan for ORPHAN_BY_DEFAULT, Background for the rest).  Kinds in
-    NO_PROPAGATION always get Background (no finalizer).  An unknown policy is a 400."""
+    else the kind's default (its strategy's gc_policy: Orphan for ReplicationControllers and Jobs,
+    Background for the rest).  Kinds whose policy is Unsupported (events) always get Background
+    (no finalizer).  An unknown policy is a 400."""
     policy = options.get("propagationPolicy")
     if policy is not None and policy not in POLICIES:
         raise errors.bad_request(f"propagationPolicy: Unsupported value: {policy!r}: supported values: "
                                  + ", ".join(f'"{p}"' for p in POLICIES))
-    key = (res.group, res.version, res.plural) if res is not None else None
-    if key in NO_PROPAGATION:
+    default = strategy_for(res).gc_policy if res is not None else "Background"
+    if default == "Unsupported":
         return "Background"
     if policy is not None:
         return str(policy)
@@ -51,7 +45,7 @@ def propagation_policy(options: Obj, res: ResourceInfo | None = None,
         return "Orphan"
     if FOREGROUND in finalizers:
         return "Foreground"
-    return "Orphan" if key in ORPHAN_BY_DEFAULT else "Background"
+    return default
 
 
 def may_vanish(res: ResourceInfo, obj: Obj) -> bool:

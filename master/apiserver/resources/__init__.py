@@ -37,6 +37,9 @@ class Strategy:
     """Defaults for any kind; subclasses add their own rules."""
 
     has_status = True      # the main resource ignores status; /status changes only status
+    # upstream's DefaultGarbageCollectionPolicy: what a DELETE without a policy does with dependents,
+    # "Background" (DeleteDependents), "Orphan", or "Unsupported" (no GC finalizer whatever the options)
+    gc_policy = "Background"
     tracks_generation = True
     name_check = staticmethod(meta.validate_dns1123_subdomain)
 
@@ -117,6 +120,6 @@ def strategy_for(res: ResourceInfo) -> Strategy:
 
 
 from master.apiserver.resources import (  # noqa: E402,F401  (registration)
-    apiextensions, apps, configmaps, endpoints, events, hpa, ingresses, namespaces, nodes, pods, policy, rbac,
+    apiextensions, apps, configmaps, endpoints, events, hpa, ingresses, jobs, namespaces, nodes, pods, policy, rbac,
     replicationcontrollers, secrets, serviceaccounts, services, volumes,
 )
