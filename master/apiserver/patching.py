@@ -16,6 +16,7 @@ from apimachinery.client import retry_on_conflict
 from apimachinery.kinds import ResourceInfo
 from apimachinery.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from master.apiserver import errors, ssa
+from master.apiserver.body import MAX_DEPTH, too_deep
 from master.apiserver.resources import Obj
 from master.apiserver.schemas.structure import for_kind
 from master.apiserver.schemas.types import type_error
@@ -51,6 +52,8 @@ def patched(old: Obj, content_type: str, body: Any, kind: str) -> Obj:
                               str(e) if isinstance(e, PatchError) else f"the patch cannot be applied: {e}") from None
     if not isinstance(new, dict):
         raise errors.bad_request("the patch did not produce an object")
+    if too_deep(new):
+        raise errors.bad_request(f"the patched object nests more than {MAX_DEPTH} levels deep")
     return new
 
 

@@ -57,7 +57,9 @@ def _encode(obj: dict[str, Any]) -> bytes:
     try:
         try:
             return orjson.dumps(obj)  # several times faster than json on big objects (managedFields)
-        except TypeError:  # an integer beyond 64 bits: json writes it, after a space that tells decode
+        except TypeError as e:  # an integer beyond 64 bits: json writes it, after a space that tells decode
+            if "Recursion" in str(e):  # body.MAX_DEPTH keeps requests under it; never store what cannot be served
+                raise errors.bad_request("the object nests too deeply to be stored") from None
             return b" " + json.dumps(obj, separators=(",", ":")).encode()
     finally:
         if rv is not None and md is obj.get("metadata"):

@@ -3,6 +3,7 @@ fuzz test (test_fuzz_api.py) or a user found answering 500."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -202,3 +203,82 @@ def test_too_large_resource_version_carries_the_cause_reflectors_look_for(http: 
                                                                          "resourceVersionMatch": "NotOlderThan"}),
                  504, "Timeout")
     assert out["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
+WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
+
+
+@pytest.fixture(scope="module")
+def widgets(http: httpx.Client) -> Iterator[str]:
+    """A CRD whose schema keeps any field (x-kubernetes-preserve-unknown-fields): nothing prunes a body."""
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
+    deadline = time.monotonic() + 10
+    while http.get(WIDGETS).status_code != 200:
+        assert time.monotonic() < deadline, "the CRD's resource is not served"
+        time.sleep(0.05)
+    yield WIDGETS
+    http.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+
+
+def widget(name: str, spec: str) -> bytes:
+    return ('{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"%s"},"spec":%s}' % (name, spec)).encode()
+
+
+@pytest.mark.parametrize("depth", [300, 900])
+def test_an_object_too_deep_to_serve_is_refused_and_the_list_still_answers(http: httpx.Client, widgets: str,
+                                                                          depth: int) -> None:
+    # was: stored (json nests deeper than orjson writes), then every GET and LIST of widgets a 500
+    spec = '{"a":' * depth + "1" + "}" * depth
+    out = status(http.post(widgets, content=widget(f"deep{depth}", spec), headers=JSON), 400, "BadRequest")
+    assert "exceeded max depth" in out["message"]
+    assert http.get(widgets).status_code == 200
+
+
+def test_an_object_as_deep_as_allowed_is_served(http: httpx.Client, widgets: str) -> None:
+    depth = request_body.MAX_DEPTH - 3  # the object, spec and the number's own level
+    spec = '{"a":' * depth + "1" + "}" * depth
+    assert http.post(widgets, content=widget("deepok", spec), headers=JSON).status_code == 201
+    assert http.get(f"{widgets}/deepok").status_code == 200
+    assert http.get(widgets, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+                    params={"includeObject": "Object"}).status_code == 200
+    with http.stream("GET", widgets, params={"watch": "1", "timeoutSeconds": "1"},
+                     headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
+        assert r.status_code == 200 and r.read()
+    http.delete(f"{widgets}/deepok")
+
+
+def test_an_integer_beyond_64_bits_is_read_as_a_float(http: httpx.Client, widgets: str) -> None:
+    # was: stored as an integer no answer could carry: every GET and LIST of widgets a 500
+    r = http.post(widgets, content=widget("big", '{"n": 123456789012345678901234567890}'), headers=JSON)
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["n"] == pytest.approx(1.2345678901234568e29)
+    assert http.get(f"{widgets}/big").status_code == 200 and http.get(widgets).status_code == 200
+    y = b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bigyaml}\nspec: {n: 123456789012345678901234567890}\n"
+    assert http.post(widgets, content=y, headers={"Content-Type": "application/yaml"}).status_code == 201
+    assert http.get(widgets).status_code == 200
+
+
+def test_yaml_timestamps_stay_strings_and_sets_are_refused(http: httpx.Client, widgets: str) -> None:
+    y = b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: when}\nspec: {at: 2020-01-02T03:04:05Z}\n"
+    r = http.post(widgets, content=y, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 201 and r.json()["spec"]["at"] == "2020-01-02T03:04:05Z", r.text
+    y = b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: set}\nspec: !!set {a, b}\n"
+    status(http.post(widgets, content=y, headers={"Content-Type": "application/yaml"}), 400, "BadRequest")
+
+
+def test_a_json_patch_that_nests_too_deep_is_refused(http: httpx.Client, widgets: str) -> None:
+    assert http.post(widgets, content=widget("p", "{}"), headers=JSON).status_code == 201
+    value: Any = 1
+    for _ in range(150):
+        value = {"a": value}
+    deepest = "/spec/x" + "/a" * 150  # where the first value's innermost number sits
+    ops = [{"op": "add", "path": "/spec/x", "value": value}, {"op": "replace", "path": deepest, "value": value}]
+    r = http.patch(f"{widgets}/p", content=json.dumps(ops), headers={"Content-Type": "application/json-patch+json"})
+    assert r.status_code == 400 and "levels deep" in r.json()["message"], r.text
+    assert http.get(widgets).status_code == 200
