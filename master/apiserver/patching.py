@@ -19,7 +19,7 @@ from master.apiserver import errors, ssa
 from master.apiserver.body import MAX_DEPTH, too_deep
 from master.apiserver.resources import Obj
 from master.apiserver.schemas.structure import for_kind
-from master.apiserver.schemas.types import type_error
+from master.apiserver.schemas.types import object_type_error
 
 if TYPE_CHECKING:
     from master.apiserver.registry import Registry
@@ -59,10 +59,9 @@ def patched(old: Obj, content_type: str, body: Any, kind: str) -> Obj:
 
 def check_types(res: ResourceInfo, name: str, obj: Obj) -> None:
     """A patch whose result does not decode as the kind is a 422, as upstream's patcher says it."""
-    if res.custom is None:
-        err = type_error(res.group, res.version, res.kind, obj)
-        if err:
-            raise errors.invalid(res, res.kind, name, [("patch", f"Invalid value: {err}")])
+    err = object_type_error(res, obj)
+    if err:
+        raise errors.invalid(res, res.kind, name, [("patch", f"Invalid value: {err}")])
 
 
 def applied(registry: Registry, res: ResourceInfo, ns: str | None, name: str, old: Obj | None, body: Any,

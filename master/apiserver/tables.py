@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from apimachinery.kinds import ResourceInfo
+from master.apiserver import errors
 from master.apiserver.customresources.printer import custom_table
 from master.apiserver.printers import table_for
 
@@ -21,6 +22,11 @@ def wants_table(request: web.Request) -> bool:
 
 
 def table(res: ResourceInfo, objs: list[Any], include_object: str = "Metadata") -> dict[str, Any]:
+    """The Table; a 400 for an includeObject other than None, Metadata, Object (or empty: Metadata)."""
+    include_object = include_object or "Metadata"
+    if include_object not in ("None", "Metadata", "Object"):
+        raise errors.bad_request(f'includeObject: Invalid value: "{include_object}": must be \'Metadata\', '
+                                 f"'Object', 'None', or empty")
     if res.custom is not None:  # the CRD version's additionalPrinterColumns
         return custom_table(res.custom.columns, objs, include_object=include_object)  # type: ignore[attr-defined]
     return table_for(res.plural, objs, include_object=include_object)

@@ -282,3 +282,11 @@ def test_a_json_patch_that_nests_too_deep_is_refused(http: httpx.Client, widgets
     r = http.patch(f"{widgets}/p", content=json.dumps(ops), headers={"Content-Type": "application/json-patch+json"})
     assert r.status_code == 400 and "levels deep" in r.json()["message"], r.text
     assert http.get(widgets).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v1/namespaces/default/configmaps", "/api/v1/namespaces"])
+def test_a_bad_include_object_is_400(http: httpx.Client, path: str) -> None:
+    table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    status(http.get(path, params={"includeObject": "x"}, headers=table), 400, "BadRequest")
+    status(http.get("/api/v1/namespaces/default", params={"includeObject": "x"}, headers=table), 400, "BadRequest")
+    assert http.get(path, params={"includeObject": ""}, headers=table).status_code == 200

@@ -48,8 +48,19 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name"
                        "template": {"metadata": {"labels": {"app": "a"}}, "spec": copy.deepcopy(POD["spec"])}}}
 CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"},
              "binaryData": {"b": "aGk="}}
+WIDGET = {"apiVersion": "fuzz.example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+          "spec": {"size": 3, "tags": ["a"], "nested": {"k": "v"}}}  # a custom resource keeping any field
+WIDGET_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+              "metadata": {"name": "widgets.fuzz.example.com"},
+              "spec": {"group": "fuzz.example.com", "scope": "Namespaced",
+                       "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                       "versions": [{"name": "v1", "served": True, "storage": True,
+                                     "subresources": {"status": {}},
+                                     "schema": {"openAPIV3Schema": {"type": "object",
+                                                                    "x-kubernetes-preserve-unknown-fields": True}}}]}}
 KINDS = {"/api/v1/namespaces/fuzz/pods": POD, "/api/v1/namespaces/fuzz/services": SERVICE,
-         "/apis/apps/v1/namespaces/fuzz/deployments": DEPLOYMENT, "/api/v1/namespaces/fuzz/configmaps": CONFIGMAP}
+         "/apis/apps/v1/namespaces/fuzz/deployments": DEPLOYMENT, "/api/v1/namespaces/fuzz/configmaps": CONFIGMAP,
+         "/apis/fuzz.example.com/v1/namespaces/fuzz/widgets": WIDGET}
 OTHER_PATHS = ("/api/v1/pods", "/api/v1/namespaces", "/api/v1/nodes", "/apis/apps/v1/deployments",
                "/api/v1/namespaces/fuzz/events", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "/api/v1/namespaces/fuzz/secrets",
@@ -108,8 +119,9 @@ def body_for(r: random.Random, template: dict[str, Any], name: str) -> tuple[byt
         doc = copy.deepcopy(template)
         doc["metadata"]["name"] = name
         doc["metadata"]["annotations"] = {"deep": None}
+        doc["deep"] = None  # an unknown field: dropped from built-in kinds, kept in a Widget
         raw = json.dumps(doc).encode()
-        depth = r.choice((100_000, 3_000, 990, 400))
+        depth = r.choice((100_000, 3_000, 990, 400, 260, 240, 190))
         return raw.replace(b'"deep": null', b'"deep": ' + nested_dict(depth)), JSON_T
     if roll < 0.08:
         size = r.choice((1_600_000, 3_200_000, 20 * 1024 * 1024))
@@ -245,6 +257,11 @@ def one_request(r: random.Random) -> tuple[str, str, dict[str, str], bytes, dict
 def restore(c: httpx.Client) -> None:
     """Put the fixture's objects back (deleted or changed by the run) so most requests reach them."""
     c.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
+    if c.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=WIDGET_CRD).status_code == 201:
+        deadline = time.monotonic() + 10
+        while c.get("/apis/fuzz.example.com/v1/namespaces/fuzz/widgets").status_code != 200:
+            assert time.monotonic() < deadline, "the fuzz CRD is not served"
+            time.sleep(0.05)
     for path, template in KINDS.items():
         name = template["metadata"]["name"]
         c.delete(f"{path}/{name}", params={"gracePeriodSeconds": "0"})
@@ -286,3 +303,6 @@ def test_no_request_answers_5xx(http: httpx.Client, seed: int) -> None:
         check(resp, what)
     assert time.monotonic() - start < 20, "the fuzz run must stay short"
     assert http.get("/api/v1/namespaces/default").status_code == 200  # the server still answers
+    for path in KINDS:  # and every collection the run wrote to can still be listed and watched
+        check(http.get(path), f"LIST {path} after seed {seed}")
+        check(http.get(path, params={"watch": "1", "timeoutSeconds": "0"}), f"WATCH {path} after seed {seed}")

@@ -6,6 +6,7 @@ list item becomes the item type's zero value.
 
     type_error(group, version, kind, obj) -> "cannot unmarshal ..." | None   (drops nulls in obj)
     named_type_error(schema_name, obj)       the same for a schema by name (DeleteOptions, Scale)
+    object_type_error(res, obj)              the kind's, or a custom resource's TypeMeta and ObjectMeta
 
 Pure.  `validation.check` runs it over create and update bodies (a 400); the registry over the
 result of a patch (`patching`: a 422, as upstream's patcher).  Custom resources are checked against their
@@ -17,7 +18,8 @@ import base64
 import binascii
 from typing import Any
 
-from master.apiserver.schemas import Schema, definitions, kind_schema, resolve
+from apimachinery.kinds import ResourceInfo
+from master.apiserver.schemas import OBJECT_META, REF, Schema, definitions, kind_schema, resolve
 
 _INT64 = (-(2**63), 2**63 - 1)
 _ZERO: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boolean": False}
@@ -51,6 +53,19 @@ def _go_type(schema: Schema) -> str:
 def type_error(group: str, version: str, kind: str, obj: Any) -> str | None:
     """The first value of `obj` whose JSON type the kind's schema does not allow; None when all fit."""
     return _check(kind_schema(group, version, kind), obj, "", _quantity())
+
+
+# what every custom resource decodes as upstream whatever its CRD's schema: TypeMeta and ObjectMeta
+_CUSTOM: Schema = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                                    "metadata": {"$ref": REF + OBJECT_META}}}
+
+
+def object_type_error(res: ResourceInfo, obj: Any) -> str | None:
+    """type_error for an object of `res`: the kind's schema, or for a custom resource its TypeMeta and
+    ObjectMeta (the rest is its CRD schema's, checked by customresources.crschema)."""
+    if res.custom is not None:
+        return _check(_CUSTOM, obj, "", _quantity())
+    return type_error(res.group, res.version, res.kind, obj)
 
 
 def named_type_error(schema_name: str, obj: Any) -> str | None:

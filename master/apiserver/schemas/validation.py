@@ -24,7 +24,7 @@ from aiohttp import web
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors
 from master.apiserver.schemas import Schema, kind_schema, resolve
-from master.apiserver.schemas.types import type_error
+from master.apiserver.schemas.types import object_type_error
 
 
 # where the app keeps a request's warnings until the response is built
@@ -97,8 +97,8 @@ def check(res: ResourceInfo, value: str | None, body: Any, patch: bool = False) 
     mode = directive(value)
     if not isinstance(body, dict):
         return []
-    if not patch and res.custom is None:
-        err = type_error(res.group, res.version, res.kind, body)
+    if not patch:
+        err = object_type_error(res, body)
         if err:
             raise errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {err}')
     if res.custom is not None:  # the CRD version's schema: what pruning would drop (customresources)
