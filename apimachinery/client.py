@@ -3,18 +3,21 @@
 Every call raises `StatusError` carrying the server's `Status` when the
 answer is not 2xx, and `httpx.TransportError` when the server cannot be
 reached; callers (informers, controllers, the agent) retry with back-off.
+A read-modify-write that may lose a race retries with `retry_on_conflict`
+(or `retry_on_conflict_async`): the one helper for it, the API server's too.
 """
 from __future__ import annotations
 
 import json
 import platform
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import httpx
 
 from apimachinery.kinds import ResourceInfo
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 PATCH_CONTENT = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json",
                  "json": "application/json-patch+json"}
@@ -38,6 +41,42 @@ class StatusError(Exception):
         self.status = status
         self.reason = status.get("reason", "")
         super().__init__(f"{code} {self.reason}: {status.get('message', '')}")
+
+
+def is_conflict(e: BaseException) -> bool:
+    """A 409 Conflict: the write lost a race with another writer (not AlreadyExists)."""
+    return isinstance(e, StatusError) and e.code == 409 and e.reason == "Conflict"
+
+
+def retry_on_conflict(fn: Callable[[], T], attempts: int = 5,
+                      retriable: Callable[[BaseException], bool] = is_conflict) -> T:
+    """Call fn until it does not raise a retriable error, at most `attempts` times; the last error is
+    raised.  fn re-reads what it writes each time (client-go's RetryOnConflict, without the back-off:
+    a conflict means another write has just landed, so the next read sees it).  The API server passes
+    its own `retriable` (errors.is_stale_write)."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as e:
+            if attempt == attempts - 1 or not retriable(e):
+                raise
+    raise AssertionError("unreachable")
+
+
+async def retry_on_conflict_async(fn: Callable[[], Awaitable[T]], attempts: int = 5,
+                                  retriable: Callable[[BaseException], bool] = is_conflict) -> T:
+    """retry_on_conflict for a coroutine function: `await retry_on_conflict_async(lambda: bump(client))`."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for attempt in range(attempts):
+        try:
+            return await fn()
+        except Exception as e:
+            if attempt == attempts - 1 or not retriable(e):
+                raise
+    raise AssertionError("unreachable")
 
 
 class Client:

@@ -33,7 +33,7 @@ class ResourceInfo:
     verbs: tuple[str, ...] = ALL_VERBS
     subresources: tuple[Subresource, ...] = field(default=())
     stored_as: tuple[str, str] | None = None  # (group, version) this one is stored as; None: stored as itself
-    # A custom resource's rules (master.apiserver.resources.customresources: its strategy, built from the
+    # A custom resource's rules (master.apiserver.customresources.customresource: its strategy, built from the
     # CRD version): compared by identity, so a changed CRD makes a new, unequal entry.  None: built in.
     custom: object | None = None
 

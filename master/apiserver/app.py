@@ -1,33 +1,32 @@
-"""The API server's HTTP face (aiohttp): routing, content negotiation,
-Status errors, list/watch streaming.  Object semantics live in `registry`,
-discovery and OpenAPI documents in their own modules, the pod log proxy in
-`proxy`.
+"""The API server's HTTP face (aiohttp): routing, content negotiation, Status
+errors, and the generic verbs of every kind (get, list, create, update, patch,
+delete, deletecollection and their `status` subresource).  Object semantics live
+in `registry`; the other subresources in `subresources` (a table); watches in
+`watchstream`; request bodies in `body`; query parameters in `params`; Tables in
+`tables`; discovery and OpenAPI documents in their own modules.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from typing import Any, Callable, TypeVar
 
-import yaml
 from aiohttp import web
 
-from apimachinery.fields import FieldSelector, parse_field_selector, unsupported_fields
-from apimachinery.kinds import ResourceInfo
-from apimachinery.labels import Selector, SelectorError, parse_selector
-from master.apiserver import discovery, errors, openapi, paths, protobuf, proxy
-from master.apiserver.customapis import CustomAPIs
+from apimachinery import meta
 from apimachinery.apigroups import ALL, APIGroups
-from master.apiserver.printers import custom_table, table_for
-from master.apiserver.registry import APPLY_PATCH, PATCH_TYPES, STRATEGIC_PATCH, Registry
+from apimachinery.fields import FieldSelector, object_fields
+from apimachinery.kinds import ResourceInfo
+from apimachinery.labels import Selector
+from master.apiserver import (body, discovery, errors, openapi, openapi_v2, params, paths, proxy, subresources,
+                              tables, watchcache, watchstream)
+from master.apiserver.customresources.customapis import CustomAPIs
+from master.apiserver.patching import APPLY_PATCH
+from master.apiserver.registry import Registry
 from master.apiserver.schemas.validation import WARNINGS, check as check_fields, warning_header
-from master.apiserver import watchcache
-from master.apiserver.watchcache import WatchCache
 from master.apiserver.storecalls import StoreCalls
-from master.apiserver.resources.serviceaccounts import create_token
 from master.apiserver.tokens import TokenIssuer
+from master.apiserver.watchcache import WatchCache
 from master.store import Store
 
 log = logging.getLogger("coracle.apiserver")
@@ -35,12 +34,11 @@ T = TypeVar("T")
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-coracle", "gitCommit": "", "gitTreeState": "clean",
            "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python", "compiler": "cpython", "platform": "linux/amd64"}
-TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+TABLE_TYPE = tables.TABLE_TYPE
 JSON = "application/json"
 
 
 _dumps = watchcache.dumps  # orjson when installed
-_TICK = object()  # a watcher's timer fired (see APIServer._watch)
 
 
 def _respond(obj: Any, status: int = 200, content_type: str = JSON) -> web.Response:
@@ -51,14 +49,14 @@ def _error(e: errors.APIError) -> web.Response:
     return _respond(e.status(), e.code)
 
 
-def _wants_table(request: web.Request) -> bool:
-    return "as=Table" in request.headers.get("Accept", "")
+def _filter(res: ResourceInfo, labels: Selector | None, fields: FieldSelector | None) -> Any:
+    if labels is None and fields is None:
+        return None
 
-
-def _table(res: ResourceInfo, objs: list[Any], include_object: str = "Metadata") -> dict[str, Any]:
-    if res.custom is not None:  # the CRD version's additionalPrinterColumns
-        return custom_table(res.custom.columns, objs, include_object=include_object)  # type: ignore[attr-defined]
-    return table_for(res.plural, objs, include_object=include_object)
+    def matches(obj: dict[str, Any]) -> bool:
+        return ((labels is None or labels.matches(meta.labels(obj)))
+                and (fields is None or fields.matches(object_fields(res.kind, obj))))
+    return matches
 
 
 class APIServer:
@@ -75,7 +73,7 @@ class APIServer:
         self.registry.cached_namespace = self.cache.namespace
         self.calls = StoreCalls(store, self.registry, self.cache)  # inline on SQLite, a thread pool on etcd
         self.advertise = advertise
-        self.app = web.Application(client_max_size=8 * 1024 * 1024)
+        self.app = web.Application(client_max_size=body.MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.app.on_shutdown.append(self._on_shutdown)
         self._closing = asyncio.Event()
@@ -118,9 +116,11 @@ class APIServer:
                 if agg:
                     return _respond(discovery.aggregated(False, agg, self.apis), content_type=agg)
                 return _respond(discovery.api_group_list(self.apis))
-            if path.startswith("/openapi/v"):  # v3 and v2
-                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis,
-                                       request.headers.get("Accept", ""))
+            if path == "/openapi/v2":
+                return openapi_v2.respond(request.headers.get("Accept", ""), request.headers.get("If-None-Match"),
+                                          self.apis)
+            if path.startswith("/openapi/v"):
+                return openapi.respond(path, request.headers.get("If-None-Match"), self.apis)
             parts = path.strip("/").split("/")
             if parts[0] == "api" and len(parts) == 2:
                 return self._resource_list("", parts[1])
@@ -152,6 +152,16 @@ class APIServer:
             raise errors.path_not_found(f"/{'apis/' + group if group else 'api'}/{version}")
         return _respond(discovery.resource_list(group, version, self.apis))
 
+    # -- what the subresource handlers use -------------------------------------
+    respond = staticmethod(_respond)
+
+    @staticmethod
+    async def body(request: web.Request, allow_empty: bool = False) -> Any:
+        return await body.read(request, allow_empty)
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._call(fn, *args, **kwargs)
+
     # -- resources ---------------------------------------------------------
     async def _resource(self, request: web.Request, t: paths.Target) -> web.StreamResponse:
         m, q = request.method, request.query
@@ -159,169 +169,58 @@ class APIServer:
         if t.name is None:
             if t.subresource is not None:
                 raise errors.path_not_found(request.path)
-            if m == "GET":
-                labels, fields = self._selectors(t.res, q)
-                if q.get("watch") in ("true", "1"):
-                    return await self._watch(request, t, labels, fields)
-                return await self._list(request, t, labels, fields)
-            if m == "POST":
-                obj = await self._body(request)
-                request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
-                return _respond(await self._call(self.registry.create, t.res, t.namespace, obj, dry_run,
-                                                 _field_manager(request)), 201)
-            if m == "DELETE":
-                return await self._delete_collection(request, t)
-            raise errors.method_not_allowed(f"{m} is not supported on a collection")
-        sub = t.subresource
-        if sub == "log" and m == "GET":
-            return await self.proxy.pod_log(request, t.namespace or "", t.name)
-        if sub in ("exec", "attach", "portforward") and t.res.plural == "pods":
-            return await self.proxy.pod_stream(request, t.namespace or "", t.name, sub)
-        if sub == "proxy":
-            return await self.proxy.http.serve(request, t)
-        if sub == "token" and t.res.plural == "serviceaccounts":
-            if m != "POST":
-                raise errors.method_not_allowed("token only supports POST")
-            body = await self._body(request)
-            return _respond(await self._call(create_token, self.registry, self.tokens, t.namespace or "", t.name,
-                                             body), 201)
-        if sub == "binding":
-            if m != "POST":
-                raise errors.method_not_allowed("binding only supports POST")
-            await self._call(self.registry.bind, t.namespace or "", t.name, await self._body(request))
-            return _respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
-        if sub == "scale":
-            return await self._scale(request, t, dry_run)
-        if sub == "finalize":
-            if m != "PUT":
-                raise errors.method_not_allowed("finalize only supports PUT")
-            return _respond(await self._call(self.registry.finalize_namespace, t.name, await self._body(request), dry_run))
-        if sub not in (None, "status"):
-            raise errors.method_not_allowed(f"the subresource {sub} is not served yet")
+            return await self._collection(request, t, dry_run)
+        handler = subresources.route(t, m)
+        if handler is not None:
+            return await handler(self, request, t, dry_run)
+        sub = t.subresource  # None or "status"
         if m == "GET":
             obj = await self.calls.get(t.res, t.namespace, t.name, q.get("resourceVersion", ""))
-            if _wants_table(request):
-                table = _table(t.res, [obj], request.query.get("includeObject", "Metadata"))
+            if tables.wants_table(request):
+                table = tables.table(t.res, [obj], q.get("includeObject", "Metadata"))
                 table["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
                 return _respond(table, content_type=TABLE_TYPE)
             return _respond(obj)
         if m == "PUT":
-            body = await self._body(request)
-            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body)
-            obj = await self._call(self.registry.update, t.res, t.namespace, t.name, body, sub, dry_run,
-                                       manager=_field_manager(request))
-            return _respond(obj)
+            obj = await self.body(request)
+            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
+            return _respond(await self._call(self.registry.update, t.res, t.namespace, t.name, obj, sub, dry_run,
+                                             manager=params.field_manager(q, request.headers)))
         if m == "PATCH":
-            ctype = request.content_type
-            if ctype not in PATCH_TYPES or (ctype == STRATEGIC_PATCH and t.res.custom is not None):
-                raise errors.unsupported_media(ctype, custom=t.res.custom is not None)
-            body = await self._body(request)
-            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), body, patch=True)
-            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
-            patched, created = await self._call(self.registry.patch, t.res, t.namespace, t.name, ctype, body, sub, dry_run,
-                                                   manager, q.get("force") == "true")
+            ctype = subresources.patch_type(request, t)
+            patch = await self.body(request)
+            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), patch, patch=True)
+            manager = q.get("fieldManager") if ctype == APPLY_PATCH else params.field_manager(q, request.headers)
+            patched, created = await self._call(self.registry.patch, t.res, t.namespace, t.name, ctype, patch, sub,
+                                                dry_run, manager, params.query_bool(q, "force"))
             return _respond(patched, 201 if created else 200)
         if m == "DELETE":
-            options = await self._body(request, allow_empty=True) or {}
-            obj, _gone = await self._call(self.registry.delete, t.res, t.namespace, t.name, self._delete_options(q, options),
-                                          dry_run)
+            options = params.delete_options(q, await self.body(request, allow_empty=True) or {})
+            obj, _gone = await self._call(self.registry.delete, t.res, t.namespace, t.name, options, dry_run)
             return _respond(obj)
         raise errors.method_not_allowed(f"{m} is not supported")
 
-    def _delete_options(self, q: Any, options: Any) -> dict[str, Any]:
-        """DeleteOptions from the body, overridden by query parameters (as kubectl and upstream accept)."""
-        if not isinstance(options, dict):
-            raise errors.bad_request("DeleteOptions must be an object")
-        if "gracePeriodSeconds" in q:
-            options["gracePeriodSeconds"] = self._int(q, "gracePeriodSeconds")
-        if q.get("propagationPolicy"):
-            options["propagationPolicy"] = q["propagationPolicy"]
-        if q.get("orphanDependents"):
-            options["orphanDependents"] = q["orphanDependents"] == "true"
-        return options
-
-    async def _scale(self, request: web.Request, t: paths.Target, dry_run: bool) -> web.Response:
-        assert t.name is not None
-        m = request.method
+    async def _collection(self, request: web.Request, t: paths.Target, dry_run: bool) -> web.StreamResponse:
+        m, q = request.method, request.query
         if m == "GET":
-            return _respond(await self._call(self.registry.get_scale, t.res, t.namespace, t.name))
-        if m == "PUT":
-            return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
-                                             await self._body(request), None, dry_run, _field_manager(request)))
-        if m == "PATCH":
-            if request.content_type not in PATCH_TYPES or (
-                    request.content_type == STRATEGIC_PATCH and t.res.custom is not None):
-                raise errors.unsupported_media(request.content_type, custom=t.res.custom is not None)
-            ctype, q = request.content_type, request.query
-            manager = q.get("fieldManager") if ctype == APPLY_PATCH else _field_manager(request)
-            return _respond(await self._call(self.registry.update_scale, t.res, t.namespace, t.name,
-                                             await self._body(request), ctype, dry_run, manager,
-                                             force=q.get("force") == "true"))
-        raise errors.method_not_allowed(f"{m} is not supported on scale")
-
-    @staticmethod
-    def _int(q: Any, name: str) -> int:
-        try:
-            return int(q[name])
-        except ValueError:
-            raise errors.bad_request(f"{name}: must be an integer, got {q[name]!r}") from None
-
-    def _selectors(self, res: ResourceInfo, q: Any) -> tuple[Selector | None, FieldSelector | None]:
-        labels = fields = None
-        try:
-            if q.get("labelSelector"):
-                labels = parse_selector(q["labelSelector"])
-        except (SelectorError, ValueError) as e:
-            raise errors.bad_request(f"unable to parse requirement: {e}") from None
-        if q.get("fieldSelector"):
-            try:
-                fields = parse_field_selector(q["fieldSelector"])
-            except ValueError as e:
-                raise errors.bad_request(f"invalid field selector: {e}") from None
-            bad = unsupported_fields(res.kind, fields)
-            if bad:
-                raise errors.bad_request(f'field label not supported: {bad[0]}')
-        return labels, fields
-
-    async def _body(self, request: web.Request, allow_empty: bool = False) -> Any:
-        raw = await request.read()
-        if not raw:
-            if allow_empty:
-                return None
-            raise errors.bad_request("the request body is empty")
-        ctype = request.content_type
-        if ctype == protobuf.CONTENT_TYPE:
-            try:
-                return protobuf.decode_body(raw)
-            except protobuf.UnknownKind as e:
-                raise errors.APIError(415, "UnsupportedMediaType", str(e)) from None
-            except protobuf.ProtobufError as e:
-                raise errors.bad_request(f"the request body is not valid Kubernetes protobuf: {e}") from None
-        if "protobuf" in ctype:
-            raise errors.unsupported_media(ctype)
-        try:
-            if ctype in ("application/yaml", "application/apply-patch+yaml"):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
-        except (ValueError, yaml.YAMLError) as e:
-            raise errors.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ctype else 'JSON'}: {e}") from None
-
-    @staticmethod
-    def _filter(res: ResourceInfo, labels: Selector | None, fields: FieldSelector | None) -> Any:
-        from apimachinery import meta as m
-        from apimachinery.fields import object_fields
-        if labels is None and fields is None:
-            return None
-
-        def matches(obj: dict[str, Any]) -> bool:
-            return ((labels is None or labels.matches(m.labels(obj)))
-                    and (fields is None or fields.matches(object_fields(res.kind, obj))))
-        return matches
+            labels, fields = params.selectors(t.res, q)
+            if params.query_bool(q, "watch"):
+                return await watchstream.serve(request, t, self.cache, _filter(t.res, labels, fields)
+                                               or (lambda _obj: True), self._closing, self.bookmark_seconds)
+            return await self._list(request, t, labels, fields)
+        if m == "POST":
+            obj = await self.body(request)
+            request[WARNINGS] = check_fields(t.res, q.get("fieldValidation"), obj)
+            return _respond(await self._call(self.registry.create, t.res, t.namespace, obj, dry_run,
+                                             params.field_manager(q, request.headers)), 201)
+        if m == "DELETE":
+            return await self._delete_collection(request, t)
+        raise errors.method_not_allowed(f"{m} is not supported on a collection")
 
     async def _list(self, request: web.Request, t: paths.Target, labels: Selector | None,
               fields: FieldSelector | None) -> web.Response:
         q = request.query
-        limit = self._int(q, "limit") if q.get("limit") else 0
+        limit = params.query_int(q, "limit")
         rv, match = q.get("resourceVersion", ""), q.get("resourceVersionMatch", "")
         if match not in ("", "Exact", "NotOlderThan"):
             raise errors.bad_request(f"resourceVersionMatch: Unsupported value: {match!r}")
@@ -334,8 +233,7 @@ class APIServer:
             except ValueError:
                 raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
             if exact > self.cache.revision and not await self.calls.caught_up(exact):
-                raise errors.APIError(504, "Timeout", f"Too large resource version: {exact}, current resource "
-                                      f"version: {self.cache.revision}")
+                raise errors.too_large_resource_version(exact, self.cache.revision)
         if (q.get("continue") or (limit and rv == "") or (match == "Exact" and exact != self.cache.revision)
                 or not await self.calls.list_from_cache(rv)):
             # paged or historical (or a cache that lags the store): a consistent snapshot from the store
@@ -344,13 +242,13 @@ class APIServer:
             items, revision, token = result.items, result.revision, result.continue_token
             entries = None
         else:  # the watch cache: resourceVersion=0, NotOlderThan, or a whole list (as upstream's cacher)
-            entries, revision = self.cache.list(t.res, t.namespace, self._filter(t.res, labels, fields))
+            entries, revision = self.cache.list(t.res, t.namespace, _filter(t.res, labels, fields))
             items, token = [e.obj for e in entries], ""
         md: dict[str, Any] = {"resourceVersion": str(revision)}
         if token:
             md["continue"] = token
-        if _wants_table(request):
-            table = _table(t.res, items, q.get("includeObject", "Metadata"))
+        if tables.wants_table(request):
+            table = tables.table(t.res, items, q.get("includeObject", "Metadata"))
             table["metadata"] = md
             return _respond(table, content_type=TABLE_TYPE)
         head = _dumps({"kind": f"{t.res.kind}List", "apiVersion": t.res.group_version, "metadata": md})
@@ -365,8 +263,8 @@ class APIServer:
 
     async def _delete_collection(self, request: web.Request, t: paths.Target) -> web.Response:
         q = request.query
-        labels, fields = self._selectors(t.res, q)
-        options = self._delete_options(q, await self._body(request, allow_empty=True) or {})
+        labels, fields = params.selectors(t.res, q)
+        options = params.delete_options(q, await self.body(request, allow_empty=True) or {})
         dry_run = q.get("dryRun") == "All"
         result = await self._call(self.registry.list, t.res, t.namespace, labels, fields)
         deleted = []
@@ -386,106 +284,7 @@ class APIServer:
                          "metadata": {"resourceVersion": str(await self._call(self.store.current_revision))},
                          "items": deleted})
 
-    async def _watch(self, request: web.Request, t: paths.Target, labels: Selector | None,
-                     fields: FieldSelector | None) -> web.StreamResponse:
-        matches = self._filter(t.res, labels, fields) or (lambda _obj: True)
-        q = request.query
-        timeout = self._int(q, "timeoutSeconds") if q.get("timeoutSeconds") else 1800
-        rv = q.get("resourceVersion", "")
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-        send_initial = q.get("sendInitialEvents") == "true"
-        initial: list[dict[str, Any]] = []
-        if rv in ("", "0") or send_initial:
-            entries, from_rev = self.cache.list(t.res, t.namespace, matches)
-            initial = [e.obj for e in entries]
-        else:
-            try:
-                from_rev = int(rv)
-            except ValueError:
-                raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
-        table = _wants_table(request)
-        resp = web.StreamResponse(headers={"Content-Type": TABLE_TYPE if table else JSON,
-                                           "Cache-Control": "no-cache, private"})
-        try:
-            watcher = self.cache.watch(t.res, t.namespace, matches, from_rev,
-                                       selector_key=f"{q.get('labelSelector', '')}|{q.get('fieldSelector', '')}")
-        except LookupError:
-            await resp.prepare(request)
-            status = errors.gone(f"too old resource version: {from_rev} ({self.cache.oldest_resumable()})").status()
-            await resp.write(_dumps({"type": "ERROR", "object": status}) + b"\n")
-            return resp
-        await resp.prepare(request)
-        first = True
-
-        async def send(kind: str, obj: dict[str, Any], shared: bytes | None = None) -> None:
-            nonlocal first
-            if table and kind != "BOOKMARK":
-                body = _table(t.res, [obj])
-                body["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-                if not first:
-                    body["columnDefinitions"] = None
-                obj, shared = body, None
-            first = False
-            await resp.write(shared or (_dumps({"type": kind, "object": obj}) + b"\n"))
-
-        def bookmark(annotations: dict[str, str] | None = None) -> dict[str, Any]:
-            md: dict[str, Any] = {"resourceVersion": str(self.cache.revision)}
-            if annotations:
-                md["annotations"] = annotations
-            return {"kind": t.res.kind, "apiVersion": t.res.group_version, "metadata": md}
-
-        deadline = time.monotonic() + timeout
-        next_bookmark = time.monotonic() + self.bookmark_seconds
-        loop = asyncio.get_running_loop()
-        # One timer per watcher puts TICK into its queue when a bookmark, the deadline or a liveness check
-        # is due: waiting on the queue alone (no timeout context per event) keeps a delivery cheap, which
-        # is what one change fanned out to a thousand watchers costs.
-        timer: asyncio.TimerHandle | None = None
-
-        def arm(now: float) -> None:
-            nonlocal timer
-            due = min(deadline, now + 5.0, next_bookmark if bookmarks else deadline)
-            timer = loop.call_at(loop.time() + max(0.0, due - now), watcher.queue.put_nowait, _TICK)
-        try:
-            for obj in initial:
-                await send("ADDED", obj)
-            if send_initial and bookmarks:
-                await send("BOOKMARK", bookmark({"k8s.io/initial-events-end": "true"}))
-            arm(time.monotonic())
-            while not self._closing.is_set():
-                item = await watcher.queue.get()
-                if item is None:
-                    break
-                if item is _TICK:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        break
-                    if bookmarks and now >= next_bookmark and watcher.queue.empty():
-                        # every event up to the cache's revision has been sent: safe to report it
-                        await send("BOOKMARK", bookmark())
-                        next_bookmark = now + self.bookmark_seconds
-                    if request.transport is None or request.transport.is_closing():
-                        break
-                    arm(now)
-                    continue
-                await send(item[0], item[1], item.encoded() if isinstance(item, watchcache.Delivery) else None)
-        except (ConnectionResetError, ConnectionError):
-            pass
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self.cache.stop(watcher)
-        return resp
-
-
 def make_app(store: Store, advertise: str = "127.0.0.1:6443") -> tuple[APIServer, web.Application]:
     server = APIServer(store, advertise)
     return server, server.app
 
-
-def _field_manager(request: web.Request) -> str:
-    """The fieldManager query parameter, else upstream's default: the User-Agent up to its first '/'."""
-    manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
-    if len(manager) > 128:
-        raise errors.APIError(422, "Invalid", "fieldManager: Too long: may not be longer than 128 characters")
-    return manager or "unknown"

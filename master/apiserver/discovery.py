@@ -78,8 +78,9 @@ def aggregated(core: bool, content_type: str, apis: APIGroups = ALL) -> dict[str
             continue
         items.append({
             "metadata": {"name": group} if group else {},
-            "versions": [{"version": v, "freshness": "Current",
-                          "resources": [_aggregated_resource(r) for r in apis.in_group_version(group, v)]}
+            "versions": [{"version": v,  # upstream's APIVersionDiscovery order: freshness after resources
+                          "resources": [_aggregated_resource(r) for r in apis.in_group_version(group, v)],
+                          "freshness": "Current"}
                          for v in versions],
         })
     version = "v2" if content_type == AGGREGATED_V2 else "v2beta1"

@@ -7,12 +7,12 @@ carries `x-kubernetes-group-version-kind` and a `fieldValidation` parameter
 strategic-merge-patch builder read `components.schemas` (from `schemas`): the
 kind's schema found by its `x-kubernetes-group-version-kind`, descriptions,
 `$ref`s wrapped in `allOf`, patch merge keys.  A custom resource's kind
-schema is its CRD version's (resources.customresource).  Documents are built once per
+schema is its CRD version's (customresources.customresource).  Documents are built once per
 group-version and served with an ETag (304 on `If-None-Match`).  The index
 and the documents cover only what the `APIGroups` passed in serves
 (`--runtime-config`); a switched-off group-version's document is a 404.
-`respond` also answers `/openapi/v2`, which `openapi_v2` converts from these
-documents (kubectl's client-side validation reads it).
+`/openapi/v2` is `openapi_v2`'s, converted from these documents (kubectl's
+client-side validation reads it); this module does not import it.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from apimachinery import kinds
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors, schemas
 from apimachinery.apigroups import ALL, APIGroups
-from master.apiserver.resources import customresource
+from master.apiserver.customresources import customresource
 
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
@@ -156,12 +156,9 @@ def index(apis: APIGroups = ALL) -> dict[str, Any]:
     return {"paths": out}
 
 
-def respond(path: str, if_none_match: str | None = None, apis: APIGroups = ALL, accept: str = "") -> web.Response:
-    """Serve `/openapi/v3`, `/openapi/v3/<gv path>` or `/openapi/v2` (in `openapi_v2`); 404 for a
-    group-version we do not serve."""
-    if path == "/openapi/v2":
-        from master.apiserver import openapi_v2  # it builds on this module's documents
-        return openapi_v2.respond(accept, if_none_match, apis)
+def respond(path: str, if_none_match: str | None = None, apis: APIGroups = ALL) -> web.Response:
+    """Serve `/openapi/v3` or `/openapi/v3/<gv path>`; 404 for a group-version we do not serve.
+    (`/openapi/v2` is `openapi_v2.respond`: it builds on this module's documents, not the reverse.)"""
     if not path.startswith("/openapi/v3"):
         raise errors.path_not_found(path)
     if path == "/openapi/v3":

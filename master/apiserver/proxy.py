@@ -20,6 +20,7 @@ from aiohttp import web
 
 from apimachinery.kinds import lookup
 from master.apiserver import errors
+from master.apiserver.params import canonical_bools
 from master.apiserver.httpproxy import HTTPProxy, offered_protocols, relay
 from master.apiserver.proxylocation import agent_endpoint
 from master.apiserver.registry import Registry
@@ -84,8 +85,7 @@ class NodeProxy:
         pod, container = await self.call(self._pod_container, request, namespace, name)
         node = self._pod_node(pod, f'container "{container}"')
         url = f"{await self.call(self._node_url, node)}/containerLogs/{namespace}/{name}/{container}"
-        params = {k: request.query[k] for k in _LOG_PARAMS if k in request.query}
-        req = self._client.build_request("GET", url, params=params)
+        req = self._client.build_request("GET", url, params=tuple(canonical_bools(request.query, _LOG_PARAMS)))
         try:
             upstream = await self._client.send(req, stream=True)
         except httpx.HTTPError as e:
@@ -115,7 +115,7 @@ class NodeProxy:
         else:
             pod, container = await self.call(self._pod_container, request, namespace, name)
             path = f"/{sub}/{namespace}/{name}/{container}"
-            params = [(k, v) for k, v in request.query.items() if k in _STREAM_PARAMS]
+            params = canonical_bools(request.query, _STREAM_PARAMS)  # the agent reads the booleans we read
         node = self._pod_node(pod, "container")
         if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             raise errors.bad_request(f"cannot {sub} into a container in a completed pod; current phase is "

@@ -5,7 +5,7 @@ Scale applied back, and a server-side apply of a Scale carried over to the
 object (upstream's ScaleHandler: managedFields entries that own
 `spec.replicas` are seen on the Scale, and the Scale's owners of
 `spec.replicas` go back to the object's entries, subresource "scale").  The
-registry reads and writes; `app` routes.
+`scalerest` reads and writes through the registry; `subresources` routes.
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Server-side apply and field ownership (`metadata.managedFields`), pure.
 
 The registry (`registry.py`) calls `record_update` for every create, update
-and non-apply patch, and `apply` for `application/apply-patch+yaml`; nothing
+and non-apply patch, and `patching` calls `apply` for `application/apply-patch+yaml`; nothing
 here touches the store.  Field paths, field sets and their FieldsV1 encoding
 live in `fieldset.py`, the merge of a configuration into the live object in
 `typedmerge.py`, the types of both in `schemas/structure.py`.  Conflicts are raised as `ApplyConflict`, which the
-registry turns into upstream's 409 Status.
+registry's `patching` and `scalerest` turn into upstream's 409 Status.
 """
 from __future__ import annotations
 

@@ -13,7 +13,12 @@ from typing import Any
 import orjson
 
 from apimachinery.kinds import ResourceInfo, storage_resource, stored_resources
+from master.apiserver import errors
 from master.apiserver.resources.conversion import convert, to_storage
+
+# etcd's default --max-request-bytes (1.5 MiB) bounds a write's whole request; keep a stored value
+# under it with room for the key and the txn around it, on both backends alike.
+MAX_OBJECT_BYTES = 1536 * 1024 - 8 * 1024
 
 _BY_KEYPART = {(r.group or "core", r.plural): r for r in stored_resources()}
 
@@ -38,13 +43,23 @@ def resource_of_key(key: str) -> ResourceInfo | None:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
+    """The stored value; errors.object_too_large (413) past MAX_OBJECT_BYTES."""
+    value = _encode(obj)
+    if len(value) > MAX_OBJECT_BYTES:
+        raise errors.object_too_large()
+    return value
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
     obj = to_storage(obj)  # the storage version (a copy when converted)
     md: dict[str, Any] = obj.get("metadata") or {}
     rv = md.pop("resourceVersion", None)
     try:
         try:
             return orjson.dumps(obj)  # several times faster than json on big objects (managedFields)
-        except TypeError:  # an integer beyond 64 bits: json writes it, after a space that tells decode
+        except TypeError as e:  # an integer beyond 64 bits: json writes it, after a space that tells decode
+            if "Recursion" in str(e):  # body.MAX_DEPTH keeps requests under it; never store what cannot be served
+                raise errors.bad_request("the object nests too deeply to be stored") from None
             return b" " + json.dumps(obj, separators=(",", ":")).encode()
     finally:
         if rv is not None and md is obj.get("metadata"):

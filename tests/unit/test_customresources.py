@@ -18,10 +18,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from apiserver_fixture import ACCEPT_DISCOVERY, POD_ACCEPT_TABLE, ServerThread  # noqa: E402
 
-from master.apiserver.printers import custom_table  # noqa: E402
-from master.apiserver.printers.custom import json_path  # noqa: E402
-from master.apiserver.resources import crschema  # noqa: E402
-from master.apiserver.resources.customresource import resources_for, version_priority  # noqa: E402
+from master.apiserver.customresources.printer import custom_table, json_path  # noqa: E402
+from master.apiserver.customresources import crschema  # noqa: E402
+from master.apiserver.customresources.customresource import resources_for, version_priority  # noqa: E402
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 GROUP = "crt.example.com"

@@ -18,7 +18,7 @@ from apiserver_fixture import ServerThread, pod, unique  # noqa: E402
 from apimachinery import kinds  # noqa: E402
 from apimachinery.client import Client, StatusError  # noqa: E402
 from master.apiserver import errors  # noqa: E402
-from master.apiserver.registry import propagation_policy  # noqa: E402
+from master.apiserver.deletion import propagation_policy  # noqa: E402
 from master.controllers import garbagecollector as gc  # noqa: E402
 
 RC = kinds.lookup("", "v1", "replicationcontrollers")

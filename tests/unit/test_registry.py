@@ -17,6 +17,7 @@ from apimachinery.fields import parse_field_selector  # noqa: E402
 from apimachinery.labels import parse_selector  # noqa: E402
 from master.apiserver import errors  # noqa: E402
 from master.apiserver.registry import Registry  # noqa: E402
+from master.apiserver.resources import pods  # noqa: E402
 from master.store import open_store  # noqa: E402
 
 PODS = kinds.lookup("", "v1", "pods")
@@ -126,7 +127,7 @@ def test_graceful_delete_then_finish_by_status_update(reg: Registry) -> None:
     shorter, gone = reg.delete(PODS, "default", "web", {"gracePeriodSeconds": 2})
     assert not gone and shorter["metadata"]["deletionGracePeriodSeconds"] == 2
     with pytest.raises(errors.APIError) as e:
-        reg.bind("default", "web", {"target": {"name": "n2"}})
+        pods.bind(reg, "default", "web", {"target": {"name": "n2"}})
     assert code(e) == (409, "Conflict")
     _obj, gone = reg.delete(PODS, "default", "web", {"gracePeriodSeconds": 0})
     assert gone

@@ -17,8 +17,9 @@ from apiserver_fixture import ServerThread  # noqa: E402
 
 from apimachinery import kinds  # noqa: E402
 from apimachinery.client import user_agent  # noqa: E402
-from master.apiserver import errors, openapi, ssa  # noqa: E402
-from master.apiserver.registry import APPLY_PATCH, Registry  # noqa: E402
+from master.apiserver import errors, openapi, scalerest, ssa  # noqa: E402
+from master.apiserver.patching import APPLY_PATCH  # noqa: E402
+from master.apiserver.registry import Registry  # noqa: E402
 from master.apiserver.schemas import structure  # noqa: E402
 from master.store import open_store  # noqa: E402
 
@@ -234,18 +235,18 @@ def test_scale_apply_conflicts_with_the_replicas_owner_then_force(reg: Registry)
     assert DEPLOYMENTS is not None
     reg.patch(DEPLOYMENTS, "default", "d", APPLY_PATCH, deployment(), manager="kubectl")
     with pytest.raises(errors.APIError) as exc:
-        reg.update_scale(DEPLOYMENTS, "default", "d", scale(5), APPLY_PATCH, manager="hpa")
+        scalerest.update_scale(reg, DEPLOYMENTS, "default", "d", scale(5), APPLY_PATCH, manager="hpa")
     assert exc.value.code == 409
     assert 'Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas' in str(exc.value)
     assert reg.get(DEPLOYMENTS, "default", "d")["spec"]["replicas"] == 2
     # the same value is shared, no conflict
-    got = reg.update_scale(DEPLOYMENTS, "default", "d", scale(2), APPLY_PATCH, manager="hpa")
+    got = scalerest.update_scale(reg, DEPLOYMENTS, "default", "d", scale(2), APPLY_PATCH, manager="hpa")
     assert got["kind"] == "Scale" and got["spec"]["replicas"] == 2
     shared = entries(reg.get(DEPLOYMENTS, "default", "d"))
     assert shared[("hpa", "Apply", "scale")]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
     assert shared[("hpa", "Apply", "scale")]["apiVersion"] == "apps/v1"
     assert "f:replicas" in shared[("kubectl", "Apply", "")]["fieldsV1"]["f:spec"]
-    got = reg.update_scale(DEPLOYMENTS, "default", "d", scale(5), APPLY_PATCH, manager="hpa", force=True)
+    got = scalerest.update_scale(reg, DEPLOYMENTS, "default", "d", scale(5), APPLY_PATCH, manager="hpa", force=True)
     assert got["spec"]["replicas"] == 5
     obj = reg.get(DEPLOYMENTS, "default", "d")
     assert obj["spec"]["replicas"] == 5
@@ -265,10 +266,10 @@ def test_scale_apply_validation(reg: Registry) -> None:
     for body, code in ((scale(-1), 422), ({"kind": "Deployment", "spec": {"replicas": 1}}, 400),
                        ({**scale(1), "metadata": {"name": "other"}}, 400)):
         with pytest.raises(errors.APIError) as exc:
-            reg.update_scale(DEPLOYMENTS, "default", "d", body, APPLY_PATCH, manager="hpa")
+            scalerest.update_scale(reg, DEPLOYMENTS, "default", "d", body, APPLY_PATCH, manager="hpa")
         assert exc.value.code == code, body
     with pytest.raises(errors.APIError) as exc:
-        reg.update_scale(DEPLOYMENTS, "default", "d", scale(1), APPLY_PATCH, manager=None)
+        scalerest.update_scale(reg, DEPLOYMENTS, "default", "d", scale(1), APPLY_PATCH, manager=None)
     assert exc.value.code == 422
 
 

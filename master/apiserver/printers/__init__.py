@@ -18,7 +18,6 @@ from master.apiserver.printers.apps import (CONTAINERS_COL, DEPLOYMENT_COLUMNS, 
 from master.apiserver.printers.autoscaling import HPA_COLUMNS, hpa_row
 from master.apiserver.printers.cells import (CREATED_AT_COL, CREATED_AT_COLUMNS, created_at_row,
                                              format_label_selector, format_labels)
-from master.apiserver.printers.custom import custom_table
 from master.apiserver.printers.coordination import LEASE_COLUMNS, lease_row
 from master.apiserver.printers.core import (CONFIGMAP_COLUMNS, EVENT_COLUMNS, NAMESPACE_COLUMNS, NODE_COLUMNS,
                                             RESOURCEQUOTA_COLUMNS, SECRET_COLUMNS, SERVICEACCOUNT_COLUMNS,
@@ -40,7 +39,7 @@ __all__ = [
     "HPA_COLUMNS", "IMAGES_COL", "INGRESS_COLUMNS", "LEASE_COLUMNS", "NAMESPACE_COLUMNS", "NAME_COL", "NODE_COLUMNS",
     "POD_COLUMNS", "PRINTERS", "PVC_COLUMNS", "PV_COLUMNS", "REPLICASET_COLUMNS", "RESOURCEQUOTA_COLUMNS",
     "SECRET_COLUMNS", "SELECTOR_COL", "SERVICEACCOUNT_COLUMNS", "SERVICE_COLUMNS", "Obj", "RowFn", "binding_row",
-    "column", "configmap_row", "custom_table", "created_at_row", "default_row", "deployment_row", "endpoints_row",
+    "column", "configmap_row", "created_at_row", "default_row", "deployment_row", "endpoints_row",
     "endpointslice_row", "event_row", "format_label_selector", "format_labels", "hpa_row", "human_duration",
     "ingress_row", "lease_row", "namespace_row", "node_roles", "node_row", "parse_time", "pod_row", "pv_row",
     "pvc_row", "replicaset_row", "resourcequota_row", "row_object", "secret_row", "service_row",

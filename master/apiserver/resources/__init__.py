@@ -7,7 +7,7 @@ return validation causes as (field, message) pairs.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from apimachinery import meta
 from apimachinery.kinds import ResourceInfo
@@ -17,10 +17,29 @@ Obj = dict[str, Any]
 Causes = list[tuple[str, str]]
 
 
+class Objects(Protocol):
+    """What a kind's subresource (pods/binding, namespaces/finalize) needs of the registry: reads,
+    whole-object updates through the generic rules, and a raw compare-and-swap."""
+
+    def get(self, res: ResourceInfo, ns: str | None, name: str) -> Obj: ...
+
+    def update(self, res: ResourceInfo, ns: str | None, name: str, obj: Any, subresource: str | None = None,
+               dry_run: bool = False, _old: Obj | None = None, manager: str | None = None,
+               _field_sub: str = "") -> Obj: ...
+
+    def swap(self, res: ResourceInfo, ns: str | None, name: str, obj: Obj) -> Obj:
+        """Write obj as it is over the version its metadata.resourceVersion names; errors.StaleWrite
+        when another write came first.  Not retried."""
+        ...
+
+
 class Strategy:
     """Defaults for any kind; subclasses add their own rules."""
 
     has_status = True      # the main resource ignores status; /status changes only status
+    # upstream's DefaultGarbageCollectionPolicy: what a DELETE without a policy does with dependents,
+    # "Background" (DeleteDependents), "Orphan", or "Unsupported" (no GC finalizer whatever the options)
+    gc_policy = "Background"
     tracks_generation = True
     name_check = staticmethod(meta.validate_dns1123_subdomain)
 
@@ -64,6 +83,19 @@ class Strategy:
         """`obj` has just left the store: remove what exists only for it (a CRD's custom resources).
         Idempotent; objects already gone are no error."""
 
+    # -- deletion (the registry's generic rules ask; see master.apiserver.deletion) --
+    def deletion_grace(self, obj: Obj, options: Obj) -> int | None:
+        """The grace period a DELETE with `options` gives `obj`: None or 0 removes it at once (when no
+        finalizer holds it), N > 0 marks it and waits for its owner (the agent) to finish."""
+        return None
+
+    def finalizing(self, obj: Obj) -> bool:
+        """Whether the kind's own finalizers (beyond metadata.finalizers) still hold a deleted obj."""
+        return False
+
+    def mark_deleting(self, obj: Obj) -> None:
+        """Set what the kind shows while a deleted obj waits (a Namespace's phase Terminating)."""
+
     def spec_changed(self, new: Obj, old: Obj) -> bool:
         return json.dumps(new.get("spec"), sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
 
@@ -82,12 +114,12 @@ _DEFAULT = Strategy()
 
 
 def strategy_for(res: ResourceInfo) -> Strategy:
-    if res.custom is not None:  # a custom resource carries its own (resources.customresource)
+    if res.custom is not None:  # a custom resource carries its own (customresources.customresource)
         return res.custom  # type: ignore[return-value]
     return _STRATEGIES.get(f"{res.group}/{res.plural}", _DEFAULT)
 
 
 from master.apiserver.resources import (  # noqa: E402,F401  (registration)
-    apiextensions, apps, configmaps, endpoints, events, hpa, ingresses, namespaces, nodes, pods, policy, rbac,
+    apiextensions, apps, configmaps, endpoints, events, hpa, ingresses, jobs, namespaces, nodes, pods, policy, rbac,
     replicationcontrollers, secrets, serviceaccounts, services, volumes,
 )

@@ -1,7 +1,7 @@
 """CustomResourceDefinitions (apiextensions.k8s.io/v1): stored, listed,
 watched and validated like any cluster-scoped kind.
 
-A stored CRD's served versions are served at once (master.apiserver.customapis
+A stored CRD's served versions are served at once (master.apiserver.customresources.customapis
 follows the store; resources.customresource holds their rules), so the
 status says so on every write: `NamesAccepted` and `Established` True,
 `acceptedNames` the spec's names, `storedVersions` the storage version

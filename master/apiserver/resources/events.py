@@ -9,6 +9,7 @@ from master.apiserver.resources import Causes, Obj, Strategy, register
 class EventStrategy(Strategy):
     has_status = False
     tracks_generation = False
+    gc_policy = "Unsupported"
 
     def validate(self, obj: Obj) -> Causes:
         if not obj.get("involvedObject"):
@@ -21,6 +22,7 @@ class EventsV1Strategy(Strategy):
     """events.k8s.io/v1 requires what the new-style recorders always send."""
     has_status = False
     tracks_generation = False
+    gc_policy = "Unsupported"
 
     def validate(self, obj: Obj) -> Causes:
         causes: Causes = []

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import copy
 
+from typing import Any
+
 from apimachinery import meta
+from apimachinery.client import retry_on_conflict
+from apimachinery.kinds import lookup
 from apimachinery.quantity import QuantityError, parse_quantity
-from master.apiserver.resources import Causes, Obj, Strategy, register
+from master.apiserver import errors
+from master.apiserver.resources import Causes, Objects, Obj, Strategy, register
+
+PODS = lookup("", "v1", "pods")
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 
@@ -91,6 +98,21 @@ class PodStrategy(Strategy):
             pass  # validation reports the bad quantity
         obj["status"] = status
 
+    def deletion_grace(self, obj: Obj, options: Obj) -> int | None:
+        """Upstream's pod strategy CheckGracefulDeleteAndUpdate: an unscheduled or finished pod goes at
+        once; else the options' grace, the spec's terminationGracePeriodSeconds, 30."""
+        if not obj.get("spec", {}).get("nodeName"):
+            return 0  # never scheduled: nothing to stop
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed") and options.get("gracePeriodSeconds") is None:
+            return 0
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = obj.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+        # upstream: a grace of 0 from a client means "as soon as possible", kept at 1 so the node still cleans up
+        if grace == 0 and options.get("gracePeriodSeconds") == 0 and not obj["metadata"].get("deletionTimestamp"):
+            return 1
+        return int(grace)
+
     def prepare_update(self, new: Obj, old: Obj) -> None:
         # upstream defaults every write, so a PUT of a minimal manifest (kubectl replace) compares equal
         super().prepare_update(new, old)
@@ -159,3 +181,25 @@ class PodStrategy(Strategy):
             causes.append(("spec", "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
                                    "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` (only additions to existing tolerations)"))
         return causes
+
+
+def bind(objects: Objects, ns: str, name: str, binding: Any) -> None:
+    """POST pods/{name}/binding: set spec.nodeName of a pod that has none (the scheduler's write),
+    re-reading on a lost race; 409 when the pod is bound already or being deleted."""
+    assert PODS is not None
+    if not isinstance(binding, dict) or not isinstance(binding.get("target"), dict) \
+            or not binding["target"].get("name"):
+        raise errors.invalid(PODS, "Binding", name, [("target.name", "Required value")])
+    node = binding["target"]["name"]
+
+    def attempt() -> None:
+        assert PODS is not None
+        pod = objects.get(PODS, ns, name)
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict(PODS, name, "pod is being deleted, cannot be assigned to a host")
+        current = pod.get("spec", {}).get("nodeName")
+        if current:
+            raise errors.conflict(PODS, name, f"pod {name} is already assigned to node \"{current}\"")
+        pod["spec"]["nodeName"] = node
+        objects.swap(PODS, ns, name, pod)  # no update rules: spec.nodeName is not a client's to change
+    retry_on_conflict(attempt, 16, retriable=errors.is_stale_write)

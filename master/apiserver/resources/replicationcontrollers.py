@@ -29,6 +29,8 @@ def selector_of(spec: Obj) -> Selector:
 
 @register("replicationcontrollers")
 class ReplicationControllerStrategy(Strategy):
+    gc_policy = "Orphan"  # upstream keeps OrphanDependents for core/v1 RCs "for backwards compatibility"
+
     def prepare_create(self, obj: Obj) -> None:
         _default(obj)
         obj["status"] = {"replicas": 0}

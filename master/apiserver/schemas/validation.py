@@ -3,7 +3,8 @@ the schema does not know, and what `fieldValidation=Strict|Warn|Ignore` makes
 of them (upstream's server-side field validation, GA since 1.27).
 
     unknown_fields(group, version, kind, obj) -> [".spec.containers[0].imagee", ...]
-    check(res, query_value, body, patch=False) -> warnings   (raises 400 on Strict)
+    check(res, query_value, body, patch=False) -> warnings   (raises 400 on Strict, and on a
+                                                              wrong type in a whole object: schemas.types)
 
 Pure; the app calls `check` for create, update and patch, and sends each
 warning as a `Warning: 299 - "..."` header.  An object with
@@ -22,8 +23,8 @@ from aiohttp import web
 
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import errors
-from master.apiserver.resources import crschema
 from master.apiserver.schemas import Schema, kind_schema, resolve
+from master.apiserver.schemas.types import object_type_error
 
 
 # where the app keeps a request's warnings until the response is built
@@ -96,9 +97,12 @@ def check(res: ResourceInfo, value: str | None, body: Any, patch: bool = False) 
     mode = directive(value)
     if not isinstance(body, dict):
         return []
-    if res.custom is not None:  # the CRD version's schema: what pruning would drop
-        schema = getattr(res.custom, "schema", {})
-        paths = crschema.prune(body if mode is not FieldValidation.STRICT else copy.deepcopy(body), schema, root=True)
+    if not patch:
+        err = object_type_error(res, body)
+        if err:
+            raise errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: {err}')
+    if res.custom is not None:  # the CRD version's schema: what pruning would drop (customresources)
+        paths = res.custom.unknown_fields(body if mode is not FieldValidation.STRICT else copy.deepcopy(body))  # type: ignore[attr-defined]
     else:
         paths = unknown_fields(res.group, res.version, res.kind, body, patch, drop=mode is not FieldValidation.STRICT)
     if not paths or mode is FieldValidation.IGNORE:

@@ -8,7 +8,7 @@ after each change calls its listeners (the API server swaps in a new
 also names the resource a custom resource's store key belongs to, for the
 watch cache; that mapping outlives the CRD so the deletions of its objects
 (resources.apiextensions) still reach watchers.  Entries are built by
-`resources.customresource.resources_for`.
+`customresource.resources_for`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Callable
 
 from apimachinery.kinds import ResourceInfo
 from master.apiserver import storage
-from master.apiserver.resources.customresource import resources_for
+from master.apiserver.customresources.customresource import resources_for
 from master.store import Event, Store
 
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"

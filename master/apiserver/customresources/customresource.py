@@ -8,7 +8,7 @@ CRD's store keys: the conversion strategy is None, so a version differs
 only in its apiVersion.  The strategy prunes and validates against the
 version's schema (`crschema`), keeps status apart when the CRD declares the
 status subresource, and bumps generation as upstream does for custom
-resources.  `master.apiserver.customapis` keeps the set current.
+resources.  `customapis` keeps the set current.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import re
 
 from apimachinery.kinds import ALL_VERBS, ResourceInfo, Subresource
 from master.apiserver.resources import Causes, Obj, Strategy
-from master.apiserver.resources import crschema
+from master.apiserver.customresources import crschema
 from master.apiserver.schemas import OBJECT_META, REF
 
 STATUS_VERBS = ("get", "patch", "update")
@@ -36,6 +36,10 @@ class CustomResourceStrategy(Strategy):
 
     def _prune(self, obj: Obj) -> None:
         crschema.prune(obj, self.schema, root=True)
+
+    def unknown_fields(self, obj: Obj) -> list[str]:
+        """The paths the version's schema does not define, dropped from obj (schemas.validation asks)."""
+        return crschema.prune(obj, self.schema, root=True)
 
     def prepare_create(self, obj: Obj) -> None:
         if self.has_status:
