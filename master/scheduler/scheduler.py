@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from apimachinery import kinds, meta
+from apimachinery import kinds, logs, meta
 from apimachinery.client import Client, StatusError
 from apimachinery.events import EventRecorder
 from apimachinery.informer import Informer
@@ -111,6 +111,7 @@ class Scheduler:
             if e.code in (404, 409):
                 return  # deleted or bound by someone else
             raise
+        log.info("bound to node %s", node, extra=logs.pod_fields(ns, name, meta.uid(pod)))
         self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def _unschedulable(self, pod: dict, why: str) -> None:

@@ -4,6 +4,7 @@ when a bigger node appears)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import sys
 from pathlib import Path
@@ -128,8 +129,9 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 8.0) 
         await asyncio.sleep(0.05)
 
 
-def test_scheduler_binds_reports_and_retries(srv: ServerThread) -> None:
+def test_scheduler_binds_reports_and_retries(srv: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     assert PODS and NODES and EVENTS
+    caplog.set_level(logging.INFO, logger="coracle")
 
     async def main() -> None:
         client = Client(srv.url)
@@ -142,6 +144,9 @@ def test_scheduler_binds_reports_and_retries(srv: ServerThread) -> None:
             async def bound(name: str) -> str | None:
                 return (await client.get(PODS, "default", name))["spec"].get("nodeName")
             assert await eventually(lambda: bound("fits")) == "crt-small"
+            fits = await client.get(PODS, "default", "fits")
+            lines = [r for r in caplog.records if r.getMessage() == "bound to node crt-small"]
+            assert [(r.namespace, r.pod, r.uid) for r in lines] == [("default", "fits", fits["metadata"]["uid"])]
 
             async def event(name: str, reason: str) -> dict[str, Any] | None:
                 evs = await client.list(EVENTS, "default", field_selector=f"involvedObject.name={name}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from apimachinery import kinds, meta
+from apimachinery import kinds, logs, meta
 from apimachinery.client import Client, StatusError
 from apimachinery.events import EventRecorder
 from master.controllers.replication import plan
@@ -87,6 +87,7 @@ class PodControl:
             failed = [r for r in results if isinstance(r, BaseException)]
             for r in results:
                 if isinstance(r, dict):
+                    log.info("created for %s %s", kind.res.kind, meta.key(owner), extra=logs.obj_fields(dict(r, kind="Pod")))
                     self.event(kind, owner, "Normal", "SuccessfulCreate", f"Created pod: {meta.name(r)}")
             made += size - len(failed)
             if failed:
@@ -106,6 +107,7 @@ class PodControl:
         out: list[BaseException | None] = []
         for pod, r in zip(victims, results):
             if not isinstance(r, BaseException):
+                log.info("deleted for %s %s", kind.res.kind, meta.key(owner), extra=logs.obj_fields(dict(pod, kind="Pod")))
                 self.event(kind, owner, "Normal", "SuccessfulDelete", f"Deleted pod: {meta.name(pod)}")
                 out.append(None)
             elif isinstance(r, StatusError) and r.code == 404:
