@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -152,6 +153,28 @@ class E2ECluster:
         if os.path.exists(self.cluster.data_dir) or os.path.exists(self.cluster.run_dir):
             left.append("data or run dir not purged")
         return sorted(set(left))
+
+
+def running_cluster(tmp: Path, node_name: str, bridge_prefix: str, cluster_cidr: str, service_cidr: str,
+                    manifest: str = "", running: tuple[str, ...] = (), timeout: float = 90) -> Iterator[E2ECluster]:
+    """A module fixture's body: a cluster up, `manifest` applied, the `running` pods Running; yielded,
+    then torn down, asserting nothing is left (the cluster's logs printed when set-up or a test failed)."""
+    e = E2ECluster.make(tmp, node_name=node_name, bridge_prefix=bridge_prefix, cluster_cidr=cluster_cidr,
+                        service_cidr=service_cidr)
+    ok = False
+    try:
+        e.cluster.up(timeout=timeout)
+        if manifest:
+            e.apply(manifest)
+        for pod in running:
+            wait_for(lambda pod=pod: e.pod(pod)["status"].get("phase") == "Running", timeout, f"{pod} Running")
+        yield e
+        ok = True
+    finally:
+        if not ok:
+            print(e.logs(), file=sys.__stderr__)
+        left = e.teardown()
+        assert not left, "left behind:\n" + "\n".join(left)
 
 
 def have_tools() -> str | None:

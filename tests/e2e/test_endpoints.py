@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, have_tools, wait_for  # noqa: E402
+from cluster_fixture import E2ECluster, running_cluster, have_tools, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
@@ -53,18 +53,8 @@ SLICE_LABEL = "kubernetes.io/service-name=web"
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
-    e = E2ECluster.make(Path(tmp_path_factory.mktemp("crt-ep")), node_name="crt-ep", bridge_prefix="crt-be",
-                        cluster_cidr="10.234.0.0/16", service_cidr="10.121.0.0/16")
-    ok = False
-    try:
-        e.cluster.up(timeout=60)
-        yield e
-        ok = True
-    finally:
-        if not ok:
-            print(e.logs(), file=sys.__stderr__)
-        left = e.teardown()
-        assert not left, "left behind:\n" + "\n".join(left)
+    yield from running_cluster(Path(tmp_path_factory.mktemp("crt-ep")), "crt-ep", "crt-be", "10.234.0.0/16",
+                               "10.121.0.0/16", timeout=60)
 
 
 def get(kc: E2ECluster, *args: str) -> dict:

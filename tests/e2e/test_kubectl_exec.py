@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, free_port, have_tools, wait_for  # noqa: E402
+from cluster_fixture import E2ECluster, free_port, have_tools, running_cluster, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
@@ -53,20 +53,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
-    e = E2ECluster.make(Path(tmp_path_factory.mktemp("crt-exec")), node_name="crt-exec", bridge_prefix="crt-bx",
-                        cluster_cidr="10.249.0.0/16", service_cidr="10.101.0.0/16")
-    ok = False
-    try:
-        e.cluster.up(timeout=60)
-        e.apply(SERVER_POD)
-        wait_for(lambda: e.pod(SERVER)["status"].get("phase") == "Running", 60, f"{SERVER} Running")
-        yield e
-        ok = True
-    finally:
-        if not ok:
-            print(e.logs(), file=sys.__stderr__)
-        left = e.teardown()
-        assert not left, "left behind:\n" + "\n".join(left)
+    yield from running_cluster(Path(tmp_path_factory.mktemp("crt-exec")), "crt-exec", "crt-bx", "10.249.0.0/16",
+                               "10.101.0.0/16", SERVER_POD, (SERVER,), timeout=60)
 
 
 def test_exec_prints_output(kc: E2ECluster) -> None:

@@ -26,7 +26,7 @@ from kubernetes.stream import stream  # noqa: E402
 from kubernetes.stream.ws_client import V4_CHANNEL_PROTOCOL, V5_CHANNEL_PROTOCOL, WSClient  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, have_tools, wait_for  # noqa: E402
+from cluster_fixture import E2ECluster, have_tools, running_cluster  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
@@ -46,20 +46,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
-    e = E2ECluster.make(Path(tmp_path_factory.mktemp("crt-pyx")), node_name="crt-pyx", bridge_prefix="crt-by",
-                        cluster_cidr="10.253.0.0/16", service_cidr="10.105.0.0/16")
-    ok = False
-    try:
-        e.cluster.up(timeout=90)
-        e.apply(POD_YAML)
-        wait_for(lambda: e.pod(POD)["status"].get("phase") == "Running", 90, f"{POD} Running")
-        yield e
-        ok = True
-    finally:
-        if not ok:
-            print(e.logs(), file=sys.__stderr__)
-        left = e.teardown()
-        assert not left, "left behind:\n" + "\n".join(left)
+    yield from running_cluster(Path(tmp_path_factory.mktemp("crt-pyx")), "crt-pyx", "crt-by", "10.253.0.0/16",
+                               "10.105.0.0/16", POD_YAML, (POD,))
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace  # noqa: E402
 from lightkube.types import PatchType  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, have_tools, wait_for  # noqa: E402
+from cluster_fixture import E2ECluster, have_tools, running_cluster, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
@@ -65,20 +65,8 @@ WATCH_DEADLINE = 30.0
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
-    e = E2ECluster.make(Path(tmp_path_factory.mktemp("crt-pyo")), node_name="crt-pyo", bridge_prefix="crt-bo",
-                        cluster_cidr="10.254.0.0/16", service_cidr="10.106.0.0/16")
-    ok = False
-    try:
-        e.cluster.up(timeout=90)
-        e.apply(POD_YAML)
-        wait_for(lambda: e.pod(POD)["status"].get("phase") == "Running", 90, f"{POD} Running")
-        yield e
-        ok = True
-    finally:
-        if not ok:
-            print(e.logs(), file=sys.__stderr__)
-        left = e.teardown()
-        assert not left, "left behind:\n" + "\n".join(left)
+    yield from running_cluster(Path(tmp_path_factory.mktemp("crt-pyo")), "crt-pyo", "crt-bo", "10.254.0.0/16",
+                               "10.106.0.0/16", POD_YAML, (POD,))
 
 
 def _gone(kc: E2ECluster, ns: str) -> None:
