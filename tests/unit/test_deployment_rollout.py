@@ -121,7 +121,12 @@ def test_rolling_update_steps() -> None:
     assert ops == [plan.Scale("older", 0), plan.Scale("old", 5)]
     lagging = rs("old", 3, available=4)  # status not caught up with a scale-down: never scaled back up
     d4, new = deploy(4, surge=1, unavailable=1), rs("new", 2, created="2026-01-02T00:00:00Z")
-    assert plan.reconcile_old(d4, [lagging, new], [lagging], new) == [plan.Scale("old", 0)]
+    # of its 4 available pods only 3 stay (its spec): 3 + 2 new, so 2 may go and 3 stay available
+    assert plan.reconcile_old(d4, [lagging, new], [lagging], new) == [plan.Scale("old", 1)]
+    # the sync after a scale-down of old to 2, before its status shows it: old's 3 available count as
+    # 2, and with 1 new one available nothing more may go (counting 3 took old to 1: 2 available)
+    lagging, new = rs("old", 2, available=3), rs("new", 2, available=1, created="2026-01-02T00:00:00Z")
+    assert plan.reconcile_old(d4, [lagging, new], [lagging], new) == []
     assert plan.reconcile_new(d, [rs("new", 10)], rs("new", 10)) is None
     assert plan.reconcile_new(d, [rs("new", 12)], rs("new", 12)) == 10
 

@@ -130,7 +130,9 @@ def reconcile_old(d: Obj, all_rss: Sequence[Obj | None], olds: list[Obj], new: O
         rs["spec"]["replicas"] = have - down
         ops.append(Scale(meta.name(rs), have - down))
         cleaned += down
-    available = sum_status([*olds, new], "availableReplicas")
+    # An available pod of a ReplicaSet scaled below it is about to go: count at most spec.replicas of
+    # each, or a status that lags a scale-down lets two syncs take the same pods and break maxUnavailable.
+    available = sum(min(spec_replicas(rs), status_int(rs, "availableReplicas")) for rs in [*olds, new])
     if available > min_available:
         budget, done = available - min_available, 0
         for rs in by_creation(olds):
