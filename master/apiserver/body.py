@@ -73,29 +73,31 @@ def decode(raw: bytes, ctype: str) -> Any:
         raise errors.bad_request(f"the request body is not valid {what}: {e}") from None
 
 
-def too_deep(doc: Any) -> bool:
-    """Whether doc nests more than MAX_DEPTH levels: one orjson encode (C, a few microseconds for an
-    object of a few KB) inside the levels a response may add, so no stored object is ever unservable."""
+def _encode_error(doc: Any) -> TypeError | None:
+    """orjson's error encoding doc inside the levels a response may add (one C encode, a few
+    microseconds for an object of a few KB), or None: "Recursion" in it means past MAX_DEPTH."""
     wrapped = doc
     for _ in range(_ORJSON_LIMIT - MAX_DEPTH - 1):
         wrapped = [wrapped]
     try:
         orjson.dumps(wrapped)
     except TypeError as e:
-        return "Recursion" in str(e)
-    return False
+        return e
+    return None
+
+
+def too_deep(doc: Any) -> bool:
+    """Whether doc nests more than MAX_DEPTH levels, so no stored object is ever unservable."""
+    e = _encode_error(doc)
+    return e is not None and "Recursion" in str(e)
 
 
 def servable(doc: Any) -> Any:
     """doc as every answer can carry it: refused (RecursionError) past MAX_DEPTH; integers beyond 64
     bits (YAML's parser keeps them) as floats, as upstream's decoder reads them; ValueError for what
     no JSON holds (a YAML !!set, a number past a double)."""
-    wrapped = doc
-    for _ in range(_ORJSON_LIMIT - MAX_DEPTH - 1):
-        wrapped = [wrapped]
-    try:
-        orjson.dumps(wrapped)
-    except TypeError as e:
+    e = _encode_error(doc)
+    if e is not None:
         if "Recursion" in str(e):
             raise RecursionError from None
         if "64-bit" not in str(e):

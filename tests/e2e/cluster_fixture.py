@@ -155,6 +155,20 @@ class E2ECluster:
         return sorted(set(left))
 
 
+def sleeper_pod(name: str) -> str:
+    """A busybox pod that sleeps an hour and stops at once when deleted (a target for exec and clients)."""
+    return f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+
+
 def running_cluster(tmp: Path, node_name: str, bridge_prefix: str, cluster_cidr: str, service_cidr: str,
                     manifest: str = "", running: tuple[str, ...] = (), timeout: float = 90) -> Iterator[E2ECluster]:
     """A module fixture's body: a cluster up, `manifest` applied, the `running` pods Running; yielded,

@@ -26,22 +26,13 @@ from kubernetes.stream import stream  # noqa: E402
 from kubernetes.stream.ws_client import V4_CHANNEL_PROTOCOL, V5_CHANNEL_PROTOCOL, WSClient  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, have_tools, running_cluster  # noqa: E402
+from cluster_fixture import E2ECluster, have_tools, running_cluster, sleeper_pod  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
 
 POD = "crt-pyx"
-POD_YAML = f"""apiVersion: v1
-kind: Pod
-metadata: {{name: {POD}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: busybox
-    command: ["sleep", "3600"]
-"""
+POD_YAML = sleeper_pod(POD)
 
 
 @pytest.fixture(scope="module")

@@ -44,22 +44,13 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace  # noqa: E402
 from lightkube.types import PatchType  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cluster_fixture import E2ECluster, have_tools, running_cluster, wait_for  # noqa: E402
+from cluster_fixture import E2ECluster, have_tools, running_cluster, sleeper_pod, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root,
               pytest.mark.skipif(have_tools() is not None, reason=str(have_tools()))]
 
 POD = "crt-pyo"
-POD_YAML = f"""apiVersion: v1
-kind: Pod
-metadata: {{name: {POD}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: busybox
-    command: ["sleep", "3600"]
-"""
+POD_YAML = sleeper_pod(POD)
 WATCH_DEADLINE = 30.0
 
 
